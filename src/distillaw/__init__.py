@@ -1,0 +1,55 @@
+"""distillaw: Bayesian scaling laws for knowledge distillation.
+
+Fit posteriors over the distillation scaling law (Busbridge et al. 2025) and the law of
+capacity gap (Zhang et al.), turn them into risk-aware compute allocations, plan the next
+experiments, and run them with a PyTorch distillation runner.
+
+The light parts (laws, run table, loaders, simulator, published coefficients) import
+eagerly; the PyMC-based parts load on first use so that ``distillaw --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from . import laws
+from ._version import __version__
+from .data import append_runs, read_runs, validate_runs, write_runs
+from .errors import (
+    DecisionError,
+    DiagnosticsError,
+    DistillawError,
+    FormatError,
+    ModelError,
+    PlanningError,
+    PosteriorError,
+    PriorError,
+    RunTableError,
+)
+from .loaders import load
+from .published import published
+
+# name -> module that defines it, imported on first attribute access (PyMC is slow to import).
+_LAZY = {
+    "Posterior": "distillaw.posterior",
+    "fit": "distillaw.fit",
+    "ModelSpec": "distillaw.models",
+    "allocate": "distillaw.decision",
+    "plan": "distillaw.planning",
+    "simulate": "distillaw.simulate",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        mod = import_module(_LAZY[name])
+        return mod if name == mod.__name__.rsplit(".", 1)[-1] else getattr(mod, name)
+    raise AttributeError(f"module 'distillaw' has no attribute {name!r}")
+
+
+__all__ = [
+    "DecisionError", "DiagnosticsError", "DistillawError", "FormatError", "ModelError",
+    "PlanningError", "PosteriorError", "PriorError", "RunTableError", "__version__",
+    "append_runs", "laws", "load", "published", "read_runs", "validate_runs", "write_runs",
+    *_LAZY,
+]

@@ -1,0 +1,74 @@
+"""``distillaw data validate|import|simulate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..data import summarise_runs, validate_runs, write_runs
+from ..loaders import FORMATS, load
+from ._app import data_app
+from ._common import CLIError, emit_json, info
+
+
+def _check_format(fmt: str | None) -> None:
+    if fmt is not None and fmt not in FORMATS:
+        raise CLIError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+@data_app.command("validate")
+def validate(
+    file: Path = typer.Argument(..., help="CSV or Parquet file: a run table or a public format."),
+    format: str | None = typer.Option(None, "--format", help=f"force a format: {', '.join(FORMATS)}"),
+    plan: bool = typer.Option(False, "--plan", help="validate as a plan (losses may be empty)."),
+    json_out: bool = typer.Option(False, "--json", help="print the summary as JSON."),
+) -> None:
+    """Validate FILE and print a summary, or a one-line error (exit code 2)."""
+    _check_format(format)
+    if plan:
+        from ..data import read_runs
+
+        table = read_runs(file, require_loss=False)
+    else:
+        table = load(file, format=format)
+    summary = {"file": str(file), **summarise_runs(table)}
+    if json_out:
+        emit_json(summary)
+        return
+    print(f"{file}: {summary['rows']} valid rows")
+    for k, v in summary["kinds"].items():
+        print(f"  {k}: {v}")
+    print(f"  groups: {len(summary['groups'])}" + (
+        f" ({', '.join(list(summary['groups'])[:5])}{', ...' if len(summary['groups']) > 5 else ''})"))
+    for col in ("N", "D", "L", "L_T"):
+        if col in summary:
+            print(f"  {col}: {summary[col]['min']:.4g} .. {summary[col]['max']:.4g}")
+
+
+@data_app.command("import")
+def import_(
+    file: Path = typer.Argument(..., help="public table to convert (CSV or Parquet)."),
+    out: Path = typer.Option(..., "--out", help="run table to write (.csv or .parquet)."),
+    format: str | None = typer.Option(None, "--format", help=f"force a format: {', '.join(FORMATS)}"),
+    drop_highest_loss: int = typer.Option(0, "--drop-highest-loss",
+                                          help="Epoch formats: drop this many highest-loss rows (Epoch drop 5)."),
+) -> None:
+    """Convert a public table into a validated run table at OUT (written atomically)."""
+    _check_format(format)
+    if drop_highest_loss < 0:
+        raise CLIError("--drop-highest-loss must be >= 0")
+    table = load(file, format=format, drop_highest_loss=drop_highest_loss)
+    write_runs(validate_runs(table), out)
+    info(f"wrote {len(table)} rows to {out}")
+
+
+@data_app.command("simulate")
+def simulate(
+    out_dir: Path = typer.Option(Path("data/simulated"), "--out", help="folder for the shipped sets."),
+) -> None:
+    """Regenerate the shipped simulated sets (supervised.csv, distillation.csv + truth)."""
+    from ..simulate import write_shipped
+
+    for p in write_shipped(out_dir):
+        info(f"wrote {p}")

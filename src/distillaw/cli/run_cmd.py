@@ -1,0 +1,1 @@
+"""Placeholder: commands land here with their issue."""
