@@ -193,6 +193,23 @@ class Posterior:
             out = {k: v[idx] for k, v in out.items()}
         return out
 
+    def noise_draws(self, *, max_draws: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+        """Observation-noise draws on log-loss: ``sigma`` and, for a Student-t likelihood,
+        ``nu`` (absent for a Normal likelihood), each of shape ``(S,)``.
+
+        Thinned with the same ``max_draws``/``seed`` as :meth:`param_draws`, so the two line up.
+        """
+        post = self.idata.posterior
+        if "sigma" not in post.data_vars:
+            raise PosteriorError("posterior has no observation-noise parameter 'sigma'")
+        out = {k: np.asarray(post[k].values, float).reshape(-1)
+               for k in ("sigma", "nu") if k in post.data_vars}
+        if max_draws is not None and max_draws < self.n_draws:
+            idx = np.sort(np.random.default_rng(seed).choice(self.n_draws, max_draws,
+                                                             replace=False))
+            out = {k: v[idx] for k, v in out.items()}
+        return out
+
     def supervised_params(self, group: str | None = None, **kw) -> dict[str, np.ndarray]:
         """The supervised-law draws (E, A, B, alpha, beta, gamma) of this posterior."""
         d = self.param_draws(group, **kw)
