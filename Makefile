@@ -30,10 +30,10 @@ demo: $(STAMP)
 	$(PY) -m distillaw.demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) -q
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup -q
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) -q -m slow --override-ini="addopts=--strict-markers --durations=15 -p no:cacheprovider"
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup -q -m slow
 
 # Regenerate the shipped simulated data sets (data/simulated/) from published coefficients.
 data: $(STAMP)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +40,7 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
+from ._io import atomic_write, atomic_write_bytes
 from .errors import RunTableError
 
 KINDS = ("supervised", "distillation")
@@ -262,26 +262,11 @@ def read_runs(path: str | os.PathLike, *, require_loss: bool = True) -> pd.DataF
 
 
 def _atomic_write(df: pd.DataFrame, path: Path) -> None:
-    """Write to a temporary file in the same folder, fsync, then ``os.replace``.
-
-    A reader sees either the old file or the new one, never a half-written table.
-    """
-    fmt = _format_of(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if fmt == "csv":
-                fh.write(df.to_csv(index=False).encode())
-            else:
-                df.to_parquet(fh, index=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write a table through :func:`distillaw._io.atomic_write` (CSV or Parquet by suffix)."""
+    if _format_of(path) == "csv":
+        atomic_write_bytes(path, df.to_csv(index=False).encode())
+    else:
+        atomic_write(path, lambda fh: df.to_parquet(fh, index=False))
 
 
 def write_runs(df: pd.DataFrame, path: str | os.PathLike, *, require_loss: bool = True) -> Path:
