@@ -76,11 +76,17 @@ class Posterior:
         :func:`distillaw.data.data_hash` of the table the posterior was fitted on.
     sampler : dict, optional
         Sampler settings (engine, draws, tune, chains, seed), for provenance.
+    diagnostics : dict, optional
+        ``r_hat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences`` (see
+        :func:`distillaw.fit.compute_diagnostics`).
+    model_info : dict, optional
+        What the fit resolved from the data: priors, reference sizes, rows used, notes,
+        prior-vs-posterior contraction.
     """
 
     def __init__(self, idata, spec: Mapping, *, data_hash: str | None = None,
                  sampler: Mapping | None = None, diagnostics: Mapping | None = None,
-                 name: str | None = None):
+                 name: str | None = None, model_info: Mapping | None = None):
         if "law" not in spec or spec["law"] not in LAWS:
             raise PosteriorError(f"spec['law'] must be one of {', '.join(LAWS)}")
         if not hasattr(idata, "posterior"):
@@ -91,6 +97,9 @@ class Posterior:
         self.sampler = dict(sampler or {})
         self._diagnostics = dict(diagnostics) if diagnostics else None
         self.name = name
+        # What the fit resolved from the data (priors, reference sizes, rows used, notes,
+        # prior-vs-posterior contraction). Not part of the spec: never fed back into it.
+        self.model_info = dict(model_info) if model_info else {}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -260,35 +269,178 @@ class Posterior:
             return np.where(is_sup, L_sup, L_dist)
         return L_dist
 
-    def predict(self, points, ci: float = 0.9, *, group: str | None = None) -> pd.DataFrame:
+    def predict(self, points, ci: float = 0.9, *, group: str | None = None,
+                predictive: bool = False, seed: int = 0) -> pd.DataFrame:
         """Median and equal-tailed ``ci`` interval of the law's output at each point.
 
         Returns ``points`` with columns ``median, lower, upper`` added (losses in nats;
         optimal teacher size for a capacity-gap posterior).
+
+        ``predictive=True`` gives the interval of a *new measured run* (the law plus the
+        fitted observation noise on log-loss, Student-t or Normal), which is what to
+        compare held-out runs with; the default is the interval of the law itself.
+
+        Example
+        -------
+        >>> from distillaw import published
+        >>> post = Posterior.from_params("supervised", published("epoch2024").point())
+        >>> round(float(post.predict({"N": [7e10], "D": [1.4e12]})["median"][0]), 3)
+        1.974
         """
         if not 0.0 < ci < 1.0:
             raise PosteriorError(f"ci must be in (0, 1), got {ci}")
         df = _as_frame(points)
         draws = self.loss_draws(df, group=group)
+        if predictive:
+            draws = self._add_noise(draws, seed)
         q = np.quantile(draws, [0.5, (1 - ci) / 2, (1 + ci) / 2], axis=0)
         out = df.copy()
         out["median"], out["lower"], out["upper"] = q[0], q[1], q[2]
         return out
 
+    def _add_noise(self, draws: np.ndarray, seed: int) -> np.ndarray:
+        """Multiply loss draws (S, P) by exp(sigma * eps), eps from the fitted likelihood
+        (Student-t with the fitted nu, or Normal), drawn independently per draw and point."""
+        if self.law == "capacity-gap":
+            raise PosteriorError("predictive intervals are for losses; a capacity-gap "
+                                 "posterior predicts teacher sizes (use predictive=False)")
+        noise = self.noise_draws()
+        S, P = draws.shape
+        if len(noise["sigma"]) != S:
+            raise PosteriorError("noise draws do not line up with parameter draws")
+        sigma = noise["sigma"][:, None]
+        rng = np.random.default_rng(seed)
+        if "nu" in noise:
+            eps = rng.standard_t(noise["nu"][:, None], size=(S, P))
+        else:
+            eps = rng.standard_normal((S, P))
+        return draws * np.exp(sigma * eps)
+
+    # ------------------------------------------------------------------ decisions on draws
+    def optimal_teacher(self, N_S, D_S=None, *, tokens_per_param: float | None = 20.0,
+                        D_T=None, bounds=None, ci: float = 0.9, max_draws: int | None = 1000,
+                        seed: int = 0) -> OptimalTeacher:
+        """Distribution of the optimal teacher for students ``(N_S, D_S)``.
+
+        - distillation posterior: per draw, the teacher loss ``L_T*`` minimising the
+          student loss (:func:`distillaw.laws.optimal_teacher_loss`, searched over
+          ``bounds`` in nats) and the teacher size ``N_T*`` whose supervised loss minimises
+          it when the teacher is trained on ``tokens_per_param * N_T`` (or ``D_T``) tokens
+          (:func:`distillaw.laws.optimal_teacher_size_from_law`); ``D_S`` is required;
+        - capacity-gap posterior: ``N_T* = k N_S^s`` per draw (no losses).
+
+        Returns an :class:`OptimalTeacher` (draws of shape ``(S, P)`` and ``summary()``).
+
+        Example
+        -------
+        >>> from distillaw import published
+        >>> post = Posterior.from_params("distillation", published("busbridge2025").point())
+        >>> ot = post.optimal_teacher([1e9], [2e10])
+        >>> round(float(ot.draws["L_T"][0, 0]), 3)
+        1.723
+        """
+        from .laws.capacity_gap import optimal_teacher_loss, optimal_teacher_size_from_law
+
+        if not 0.0 < ci < 1.0:
+            raise PosteriorError(f"ci must be in (0, 1), got {ci}")
+        NS = np.atleast_1d(np.asarray(N_S, float))
+        if np.any(~np.isfinite(NS)) or np.any(NS <= 0):
+            raise PosteriorError("N_S must be positive")
+        if self.law == "supervised":
+            raise PosteriorError("a supervised posterior has no teacher: fit the distillation "
+                                 "or capacity-gap law")
+        p = self.param_draws(max_draws=max_draws, seed=seed)
+        if self.law == "capacity-gap":
+            NT = self.loss_draws({"N": NS}, params=p)
+            return OptimalTeacher(NS, None, {"N_T": NT}, ci)
+        if D_S is None:
+            raise PosteriorError("the distillation law needs the student's tokens D_S")
+        DS = np.broadcast_to(np.atleast_1d(np.asarray(D_S, float)), NS.shape)
+        if np.any(~np.isfinite(DS)) or np.any(DS <= 0):
+            raise PosteriorError("D_S must be positive")
+        LT, LS = optimal_teacher_loss(NS, DS, p, bounds=bounds)
+        kw = {"tokens_per_param": None, "D_T": D_T} if D_T is not None else {
+            "tokens_per_param": tokens_per_param}
+        NT, LT_size, LS_size = optimal_teacher_size_from_law(NS, DS, p, **kw)
+        draws = {"L_T": np.atleast_2d(LT), "L_S": np.atleast_2d(LS), "N_T": np.atleast_2d(NT),
+                 "L_T_of_N_T": np.atleast_2d(LT_size), "L_S_of_N_T": np.atleast_2d(LS_size)}
+        return OptimalTeacher(NS, DS, draws, ci)
+
     # ------------------------------------------------------------------ diagnostics
     def diagnostics(self) -> dict:
-        """Stored sampler diagnostics (max r_hat, min bulk/tail ESS, divergences)."""
+        """Stored sampler diagnostics: ``r_hat_max``, ``ess_bulk_min``, ``ess_tail_min``,
+        ``divergences`` (plus steps per draw, wall time and ESS/s)."""
         if self._diagnostics is None:
             raise PosteriorError("this posterior has no sampler diagnostics (built by hand?)")
         return dict(self._diagnostics)
 
+    def check(self, max_rhat: float = 1.01, min_ess: float = 400,
+              max_divergences: int = 0) -> Posterior:
+        """Raise :class:`~distillaw.errors.DiagnosticsError` if the fit is not trustworthy.
+
+        Checks divergences, the largest r_hat and the smallest bulk and tail ESS over all
+        sampled quantities. Returns ``self`` so calls can be chained.
+
+        Example
+        -------
+        >>> post.check(max_rhat=1.01, min_ess=400)                        # doctest: +SKIP
+        """
+        from .errors import DiagnosticsError
+
+        d = self.diagnostics()
+        problems = []
+        if d.get("divergences", 0) > max_divergences:
+            problems.append(f"{d['divergences']} divergent transitions (max {max_divergences})")
+        rhat = d.get("r_hat_max")
+        if rhat is not None and not rhat <= max_rhat:
+            problems.append(f"r_hat {rhat:.3f} > {max_rhat}")
+        if rhat is None and d.get("n_chains", 2) < 2 and max_rhat is not None:
+            problems.append("r_hat needs at least 2 chains")
+        for key, label in (("ess_bulk_min", "bulk ESS"), ("ess_tail_min", "tail ESS")):
+            v = d.get(key)
+            if v is not None and v < min_ess:
+                problems.append(f"{label} {v:.0f} < {min_ess:g}")
+        if problems:
+            raise DiagnosticsError(f"{self.name or self.law} posterior failed checks: "
+                                   + "; ".join(problems))
+        return self
+
+    def summary(self, ci: float = 0.95) -> pd.DataFrame:
+        """Median and equal-tailed ``ci`` interval of each canonical parameter (and noise).
+
+        Grouped parameters get one row per group (index ``name[group]``).
+        """
+        if not 0.0 < ci < 1.0:
+            raise PosteriorError(f"ci must be in (0, 1), got {ci}")
+        post = self.idata.posterior
+        names = [p for p in LAW_PARAMS[self.law] if p in post.data_vars]
+        names += [p for p in ("sigma", "nu") if p in post.data_vars]
+        rows = {}
+        for p in names:
+            da = post[p]
+            if GROUP_DIM in da.dims:
+                for g in da.coords[GROUP_DIM].values:
+                    rows[f"{p}[{g}]"] = np.asarray(da.sel({GROUP_DIM: g}).values).ravel()
+            else:
+                rows[p] = np.asarray(da.values).ravel()
+        qs = [0.5, (1 - ci) / 2, (1 + ci) / 2]
+        out = pd.DataFrame({k: np.quantile(v, qs) for k, v in rows.items()},
+                           index=["median", "lower", "upper"]).T
+        out.index.name = "parameter"
+        return out
+
     # ------------------------------------------------------------------ persistence
     def card(self) -> dict:
         """Machine-readable model card (what ``card.json`` holds)."""
+        summ = self.summary(0.95)
         return {
             "name": self.name, "law": self.law, "form": self.form, "spec": self.spec,
             "data_hash": self.data_hash, "sampler": self.sampler,
             "diagnostics": self._diagnostics, "n_draws": self.n_draws, "groups": self.groups,
+            "parameters": {k: {c: float(summ.loc[k, c]) for c in summ.columns}
+                           for k in summ.index},
+            "ci": 0.95,
+            "model": self.model_info,
             "distillaw_version": __version__,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
@@ -296,17 +448,44 @@ class Posterior:
     def card_markdown(self, card: Mapping | None = None) -> str:
         """Human-readable model card."""
         card = card or self.card()
+        spec = card.get("spec") or {}
         lines = [f"# Model card: {card.get('name') or self.law}", "",
                  f"- law: {card['law']} (form: {card.get('form')})",
+                 f"- likelihood on log-loss: {spec.get('likelihood', 'n/a')}",
+                 f"- group column: {spec.get('group') or 'none'}",
                  f"- draws: {card['n_draws']}",
                  f"- data hash (sha256): {card.get('data_hash')}",
                  f"- distillaw version: {card['distillaw_version']}",
                  f"- created: {card['created']}", ""]
-        if card.get("sampler"):
-            lines += ["## Sampler", ""] + [f"- {k}: {v}" for k, v in card["sampler"].items()] + [""]
+        model = card.get("model") or {}
+        if model.get("data_file") or model.get("n_obs"):
+            lines += ["## Data", "", f"- file: {model.get('data_file') or 'in memory'}",
+                      f"- rows used: {model.get('n_obs')} {model.get('n_by_kind', '')}"]
+            if model.get("reference"):
+                lines.append("- reference sizes (prefactors are sampled there): " + ", ".join(
+                    f"{k} = {v:.4g}" for k, v in model["reference"].items()))
+            lines += [f"- note: {n}" for n in model.get("notes", [])] + [""]
+        if card.get("parameters"):
+            lines += ["## Parameters (median, 95% equal-tailed interval)", "",
+                      "| parameter | median | lower | upper |", "|---|---|---|---|"]
+            lines += [f"| {k} | {v['median']:.4g} | {v['lower']:.4g} | {v['upper']:.4g} |"
+                      for k, v in card["parameters"].items()] + [""]
         if card.get("diagnostics"):
             lines += ["## Diagnostics", ""] + [f"- {k}: {v}" for k, v in
                                                card["diagnostics"].items()] + [""]
+        if card.get("sampler"):
+            lines += ["## Sampler", ""] + [f"- {k}: {v}" for k, v in card["sampler"].items()] + [""]
+        if model.get("priors"):
+            contraction = model.get("contraction", {})
+            lines += ["## Priors (resolved) and contraction", "",
+                      "Contraction = posterior sd / prior sd of each sampled quantity: near 1 "
+                      "means the data taught little (prior-dominated).", "",
+                      "| name | prior | posterior sd / prior sd |", "|---|---|---|"]
+            for k, v in model["priors"].items():
+                c = contraction.get(k)
+                lines.append(f"| {k} | `{json.dumps(v)}` | "
+                             f"{'' if c is None else f'{c:.3f}'} |")
+            lines.append("")
         return "\n".join(lines) + "\n"
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -350,10 +529,115 @@ class Posterior:
                 getattr(idata, g).load()
         except (OSError, ValueError, KeyError) as exc:
             raise PosteriorError(f"{directory}: cannot read posterior ({exc})") from None
+        if "spec" not in card or not isinstance(card["spec"], Mapping):
+            raise PosteriorError(f"{cj}: card has no model spec")
         return cls(idata, card["spec"], data_hash=card.get("data_hash"),
                    sampler=card.get("sampler"), diagnostics=card.get("diagnostics"),
-                   name=card.get("name"))
+                   name=card.get("name"), model_info=card.get("model"))
 
     def __repr__(self) -> str:
         g = f", groups={len(self.groups)}" if self.groups else ""
         return f"Posterior(law={self.law!r}, form={self.form!r}, draws={self.n_draws}{g})"
+
+
+class OptimalTeacher:
+    """Posterior distribution of the optimal teacher for a set of students.
+
+    ``draws`` maps names to arrays of shape ``(S, P)`` (draws x students):
+    ``N_T`` (optimal teacher size) and, for a distillation posterior, ``L_T`` / ``L_S``
+    (optimal teacher loss and the student loss it gives) and ``L_T_of_N_T`` /
+    ``L_S_of_N_T`` (teacher and student loss at the optimal *size* under the teacher
+    tokens rule).
+    """
+
+    def __init__(self, N_S, D_S, draws: Mapping[str, np.ndarray], ci: float = 0.9):
+        self.N_S = np.asarray(N_S, float)
+        self.D_S = None if D_S is None else np.asarray(D_S, float)
+        self.draws = {k: np.asarray(v, float) for k, v in draws.items()}
+        self.ci = ci
+
+    def summary(self, ci: float | None = None) -> pd.DataFrame:
+        """One row per student: median, lower, upper of each quantity."""
+        ci = self.ci if ci is None else ci
+        qs = [0.5, (1 - ci) / 2, (1 + ci) / 2]
+        out = pd.DataFrame({"N_S": self.N_S})
+        if self.D_S is not None:
+            out["D_S"] = self.D_S
+        for k, v in self.draws.items():
+            q = np.quantile(v, qs, axis=0)
+            out[f"{k}_median"], out[f"{k}_lower"], out[f"{k}_upper"] = q[0], q[1], q[2]
+        return out
+
+    def __repr__(self) -> str:
+        return (f"OptimalTeacher(students={self.N_S.size}, draws="
+                f"{next(iter(self.draws.values())).shape[0]}, quantities={list(self.draws)})")
+
+
+def capacity_gap_from_distillation(posterior: Posterior, N_S, *, D_S=None,
+                                   student_tokens_per_param: float | None = None,
+                                   teacher_tokens_per_param: float | None = 20.0, D_T=None,
+                                   bounds=(1e6, 1e14), max_draws: int | None = 1000,
+                                   seed: int = 0) -> Posterior:
+    """A capacity-gap posterior (k, s per draw) implied by a distillation posterior.
+
+    For each draw, the optimal teacher size ``N_T*`` of every student in ``N_S`` is found
+    numerically from Eq. 8 with the teacher's loss from the supervised law
+    (:func:`distillaw.laws.optimal_teacher_size_from_law`); then ``log N_T* = log k +
+    s log N_S`` is fitted by least squares across the students. This is how Busbridge et al.
+    recover Zhang's line as a special case.
+
+    Parameters
+    ----------
+    posterior : Posterior
+        A distillation posterior.
+    N_S : array_like
+        Student sizes (at least two distinct values), e.g. ``np.geomspace(1e8, 1e10, 8)``.
+    D_S, student_tokens_per_param
+        Student distillation tokens: fixed ``D_S`` (scalar or per student) or
+        ``student_tokens_per_param * N_S``. Exactly one.
+    teacher_tokens_per_param, D_T
+        Teacher training tokens: ``teacher_tokens_per_param * N_T`` (default 20) or fixed
+        ``D_T``. Exactly one.
+    bounds : (lo, hi)
+        Teacher sizes searched. Draws whose optimum sits on a bound for any student are
+        counted in ``spec["at_bound_fraction"]`` (their line is then censored).
+
+    Example
+    -------
+    >>> from distillaw import published
+    >>> post = Posterior.from_params("distillation", published("busbridge2025").point())
+    >>> cg = capacity_gap_from_distillation(post, np.geomspace(1e8, 1e9, 4),
+    ...                                     student_tokens_per_param=20)
+    >>> round(float(cg.param_draws()["s"][0]), 2)
+    0.87
+    """
+    from .laws.capacity_gap import optimal_teacher_size_from_law
+
+    if posterior.law != "distillation":
+        raise PosteriorError(f"needs a distillation posterior, got {posterior.law}")
+    NS = np.atleast_1d(np.asarray(N_S, float))
+    if NS.ndim != 1 or np.unique(NS).size < 2 or np.any(NS <= 0):
+        raise PosteriorError("N_S must hold at least two distinct positive student sizes")
+    if (D_S is None) == (student_tokens_per_param is None):
+        raise PosteriorError("give exactly one of D_S or student_tokens_per_param")
+    if (D_T is None) == (teacher_tokens_per_param is None):
+        raise PosteriorError("give exactly one of D_T or teacher_tokens_per_param")
+    DS = (student_tokens_per_param * NS if D_S is None
+          else np.broadcast_to(np.asarray(D_S, float), NS.shape))
+    p = posterior.param_draws(max_draws=max_draws, seed=seed)
+    kw = {"tokens_per_param": None, "D_T": D_T} if D_T is not None else {
+        "tokens_per_param": teacher_tokens_per_param}
+    NT, _, _ = optimal_teacher_size_from_law(NS, DS, p, bounds=bounds, **kw)
+    NT = np.atleast_2d(NT)
+    x = np.log(NS)
+    y = np.log(NT)
+    xc = x - x.mean()
+    s = (y - y.mean(axis=1, keepdims=True)) @ xc / (xc @ xc)
+    log_k = y.mean(axis=1) - s * x.mean()
+    lo, hi = np.log(bounds[0]), np.log(bounds[1])
+    at_bound = np.any((y <= lo + 1e-3) | (y >= hi - 1e-3), axis=1)
+    spec = {"source": "capacity_gap_from_distillation", "N_S": NS.tolist(),
+            "D_S": DS.tolist(), "teacher_tokens_per_param": teacher_tokens_per_param,
+            "D_T": D_T, "at_bound_fraction": float(at_bound.mean()),
+            "parent": {"law": posterior.law, "data_hash": posterior.data_hash}}
+    return Posterior.from_params("capacity-gap", {"k": np.exp(log_k), "s": s}, spec=spec)

@@ -1,1 +1,295 @@
-"""Placeholder: commands land here with their issue."""
+"""``distillaw fit`` and ``distillaw predict``.
+
+Heavy modules (PyMC, nutpie) are imported inside the commands so ``distillaw --help``
+stays fast. Every input is checked before any work starts, so bad input exits with one
+line and code 2 and writes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+
+from .._io import atomic_write_bytes
+from ._app import app
+from ._common import CLIError, emit_json, info
+
+LAWS = ("supervised", "distillation", "capacity-gap")
+FORMS = ("chinchilla", "busbridge")
+SAMPLERS = ("nutpie", "pymc", "numpyro")
+LIKELIHOODS = ("student_t", "normal")
+JSON_CI = 0.95
+
+
+def _choice(value: str | None, allowed, what: str) -> None:
+    if value is not None and value not in allowed:
+        raise CLIError(f"unknown {what} {value!r}; choose one of {', '.join(allowed)}")
+
+
+def _positive_int(value: int, what: str, minimum: int = 1) -> None:
+    if value < minimum:
+        raise CLIError(f"--{what} must be >= {minimum}, got {value}")
+
+
+def fit_json(post, ci: float = JSON_CI) -> dict:
+    """The ``fit --json`` document: law, parameter medians and equal-tailed intervals,
+    the interval level and the headline diagnostics.
+
+    Grouped (hierarchical) parameters give the population value (exp of the pooled mean)
+    as ``median/lower/upper`` and each group's under ``groups``.
+    """
+    import numpy as np
+
+    from ..posterior import GROUP_DIM, LAW_PARAMS
+
+    post_ds = post.idata.posterior
+    q = [0.5, (1 - ci) / 2, (1 + ci) / 2]
+
+    def summ(x):
+        m, lo, hi = np.quantile(np.asarray(x, float).ravel(), q)
+        return {"median": float(m), "lower": float(lo), "upper": float(hi)}
+
+    params = {}
+    for name in LAW_PARAMS[post.law]:
+        if name not in post_ds.data_vars:
+            continue
+        da = post_ds[name]
+        if GROUP_DIM in da.dims:
+            entry = {}
+            hyper = _population(post_ds, name)
+            if hyper is not None:
+                entry.update(summ(hyper))
+            entry["groups"] = {str(g): summ(da.sel({GROUP_DIM: g}).values)
+                               for g in da.coords[GROUP_DIM].values}
+            params[name] = entry
+        else:
+            params[name] = summ(da.values)
+    d = post.diagnostics()
+    return {"law": post.law, "parameters": params, "ci": ci,
+            "diagnostics": {"r_hat_max": d.get("r_hat_max"),
+                            "ess_bulk_min": d.get("ess_bulk_min"),
+                            "divergences": d.get("divergences")}}
+
+
+def _population(post_ds, name: str):
+    """Population-level draws of a pooled parameter (the group mean on the sampled scale)."""
+    import numpy as np
+
+    mu = post_ds.get(f"log_{name}_mu")
+    if mu is None:
+        return None
+    if name in ("A", "B"):  # prefactors are pooled at the reference size: no single value
+        return None
+    return np.exp(np.asarray(mu.values))
+
+
+@app.command("fit")
+def fit_command(
+    data: Path = typer.Argument(..., metavar="DATA",
+                                help="Run table or public table (CSV/Parquet)."),
+    law: str = typer.Option(..., "--law", help="supervised | distillation | capacity-gap"),
+    out: Path = typer.Option(..., "--out", help="Folder to save the posterior and its card."),
+    form: str = typer.Option(None, "--form", help="chinchilla | busbridge (default busbridge)"),
+    group: str = typer.Option(None, "--group", help="Column to pool over (hierarchical; "
+                              "supervised law only)."),
+    format: str = typer.Option(None, "--format", help="Force the input format (runs, "
+                               "epoch-raw, epoch-tidy, busbridge, porian)."),
+    draws: int = typer.Option(1000, "--draws", help="Draws per chain after tuning."),
+    tune: int = typer.Option(1000, "--tune", help="Tuning steps per chain."),
+    chains: int = typer.Option(4, "--chains", help="Number of chains."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    sampler: str = typer.Option("nutpie", "--sampler", help="nutpie | pymc | numpyro"),
+    likelihood: str = typer.Option("student_t", "--likelihood",
+                                   help="student_t (robust) | normal"),
+    drop_highest_loss: int = typer.Option(0, "--drop-highest-loss",
+                                          help="Epoch formats: drop this many highest-loss "
+                                               "rows (Epoch drop 5)."),
+    name: str = typer.Option(None, "--name", help="Name on the model card."),
+    as_json: bool = typer.Option(False, "--json", help="Print the parameter summary as JSON."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+):
+    """Fit a law's posterior by NUTS and save it (posterior.nc, card.json, card.md)."""
+    _choice(law, LAWS, "law")
+    _choice(form, FORMS, "form")
+    if form is not None and law == "capacity-gap":
+        raise CLIError("--form applies to the supervised and distillation laws")
+    _choice(sampler, SAMPLERS, "sampler")
+    _choice(likelihood, LIKELIHOODS, "likelihood")
+    if group is not None and law != "supervised":
+        raise CLIError("--group is supported for the supervised law only")
+    _positive_int(draws, "draws")
+    _positive_int(chains, "chains")
+    _positive_int(tune, "tune", 0)
+    _positive_int(drop_highest_loss, "drop-highest-loss", 0)
+    if not data.is_file():
+        raise CLIError(f"{data}: no such data file")
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out}: exists and is not a folder")
+
+    from ..fit import fit
+    from ..loaders import load
+
+    table = load(data, format, drop_highest_loss=drop_highest_loss)
+    if group is not None and group not in table.columns:
+        raise CLIError(f"--group {group!r}: no such column in {data}")
+    if not as_json:
+        info(f"fitting the {law} law on {len(table)} rows of {data} with {sampler} "
+             f"({chains} chains x {draws} draws)")
+    post = fit(table, law, form=form, group=group, likelihood=likelihood, sampler=sampler,
+               draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progress,
+               name=name or out.name)
+    post.model_info["data_file"] = str(data)
+    post.save(out)
+    d = post.diagnostics()
+    from ..errors import DiagnosticsError
+
+    try:
+        post.check()
+    except DiagnosticsError as exc:  # saved anyway: the card records the diagnostics
+        info(f"warning: {exc} (more --draws/--tune may help; see {out / 'card.md'})")
+    if as_json:
+        emit_json(fit_json(post))
+    else:
+        rhat = "n/a" if d["r_hat_max"] is None else f"{d['r_hat_max']:.3f}"
+        info(f"saved {out} (r_hat max {rhat}, min bulk ESS {d['ess_bulk_min']:.0f}, "
+             f"{d['divergences']} divergences)")
+        typer.echo(post.summary(JSON_CI).to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def _finite_positive(value: float | None, flag: str) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise CLIError(f"--{flag} must be a positive number, got {value}")
+
+
+@app.command("predict")
+def predict_command(
+    model_dir: Path = typer.Argument(..., metavar="DIR",
+                                     help="Folder of a saved posterior (distillaw fit --out)."),
+    points: Path = typer.Option(None, "--points", help="CSV of points: N, D (students) and "
+                                "L_T or N_T, D_T for a distillation posterior."),
+    out: Path = typer.Option(None, "--out", help="CSV to write (points + median, lower, upper)."),
+    ci: float = typer.Option(0.9, "--ci", help="Interval level, in (0, 1)."),
+    predictive: bool = typer.Option(False, "--predictive", help="Interval of a new measured run "
+                                    "(adds the fitted observation noise)."),
+    group: str = typer.Option(None, "--group", help="Group of a hierarchical posterior."),
+    N: float = typer.Option(None, "--N", help="Single point: (student) parameters."),
+    D: float = typer.Option(None, "--D", help="Single point: (student) tokens."),
+    L_T: float = typer.Option(None, "--L-T", help="Single point: teacher loss (nats)."),
+    N_T: float = typer.Option(None, "--N-T", help="Single point: teacher parameters."),
+    D_T: float = typer.Option(None, "--D-T", help="Single point: teacher tokens."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (single point or summary)."),
+):
+    """Predict loss (or optimal teacher size) with intervals from a saved posterior."""
+    if not 0.0 < ci < 1.0:
+        raise CLIError(f"--ci must be in (0, 1), got {ci}")
+    single = any(v is not None for v in (N, D, L_T, N_T, D_T))
+    if single and points is not None:
+        raise CLIError("give either --points FILE or a single point (--N, --D, ...), not both")
+    if not single and points is None:
+        raise CLIError("give --points FILE.csv --out FILE.csv, or a single point with --N ...")
+    for v, flag in ((N, "N"), (D, "D"), (L_T, "L-T"), (N_T, "N-T"), (D_T, "D-T")):
+        _finite_positive(v, flag)
+    if points is not None:
+        if out is None:
+            raise CLIError("--points needs --out FILE.csv")
+        if not points.is_file():
+            raise CLIError(f"{points}: no such points file")
+        if out.parent and not out.parent.is_dir():
+            raise CLIError(f"--out {out}: folder {out.parent} does not exist")
+    if not model_dir.is_dir():
+        raise CLIError(f"{model_dir}: no such model directory")
+
+    import pandas as pd
+
+    from ..posterior import Posterior
+
+    post = Posterior.load(model_dir)
+    if single:
+        if N is None:
+            raise CLIError("a single point needs --N")
+        row = {"N": [N]}
+        if post.law != "capacity-gap":
+            if D is None:
+                raise CLIError("a single point needs --D for a loss law")
+            row["D"] = [D]
+        if post.law == "distillation":
+            if L_T is not None:
+                if N_T is not None or D_T is not None:
+                    raise CLIError("give the teacher as --L-T or as --N-T and --D-T, not both")
+                row["L_T"] = [L_T]
+            elif N_T is not None and D_T is not None:
+                row["N_T"], row["D_T"] = [N_T], [D_T]
+            else:
+                raise CLIError("a distillation prediction needs --L-T, or --N-T and --D-T")
+        elif any(v is not None for v in (L_T, N_T, D_T)):
+            raise CLIError(f"--L-T/--N-T/--D-T apply to a distillation posterior; this one is "
+                           f"{post.law}")
+        pred = post.predict(pd.DataFrame(row), ci, group=group, predictive=predictive)
+        r = pred.iloc[0]
+        result = {"law": post.law, "point": {k: float(v[0]) for k, v in row.items()},
+                  "quantity": "N_T_star" if post.law == "capacity-gap" else "loss",
+                  "ci": ci, "predictive": predictive, "median": float(r["median"]),
+                  "lower": float(r["lower"]), "upper": float(r["upper"])}
+        if as_json:
+            emit_json(result)
+        else:
+            typer.echo(f"{result['quantity']}: median {result['median']:.6g}, {ci:.0%} interval "
+                       f"[{result['lower']:.6g}, {result['upper']:.6g}]")
+        return 0
+    try:
+        table = pd.read_csv(points)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise CLIError(f"{points}: cannot read CSV ({str(exc).splitlines()[0]})") from None
+    if len(table) == 0:
+        raise CLIError(f"{points}: no rows")
+    _check_points(table, post.law, points)
+    pred = post.predict(table, ci, group=group, predictive=predictive)
+    atomic_write_bytes(out, pred.to_csv(index=False).encode())
+    if as_json:
+        emit_json({"law": post.law, "ci": ci, "predictive": predictive, "rows": len(pred),
+                   "out": str(out)})
+    else:
+        info(f"wrote {out} ({len(pred)} rows with median, lower, upper)")
+    return 0
+
+
+def _check_points(table, law: str, file: Path) -> None:
+    """Required columns present, numeric and positive; errors name file, row and column.
+
+    Distillation points need a teacher per row: ``L_T``, or ``N_T`` and ``D_T`` (then the
+    teacher's loss comes from the supervised law); rows with ``kind == supervised`` need none.
+    """
+    import numpy as np
+    import pandas as pd
+
+    def values(col: str, required: bool) -> np.ndarray:
+        if col not in table.columns:
+            if required:
+                raise CLIError(f"{file}: missing column {col!r}")
+            return np.full(len(table), np.nan)
+        raw = table[col]
+        v = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+        bad = (np.isnan(v) & raw.notna().to_numpy()) | np.isinf(v) | (v <= 0)
+        if required:
+            bad |= np.isnan(v)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise CLIError(f"{file}, row {i + 1} (line {i + 2}), column {col!r}: expected a "
+                           f"positive number, got {raw.iloc[i]!r}")
+        return v
+
+    for col in (["N"] if law == "capacity-gap" else ["N", "D"]):
+        values(col, required=True)
+    if law != "distillation":
+        return
+    LT, NT, DT = (values(c, required=False) for c in ("L_T", "N_T", "D_T"))
+    has_teacher = ~np.isnan(LT) | (~np.isnan(NT) & ~np.isnan(DT))
+    if "kind" in table.columns:
+        has_teacher |= (table["kind"].astype(str) == "supervised").to_numpy()
+    if not has_teacher.all():
+        i = int(np.flatnonzero(~has_teacher)[0])
+        raise CLIError(f"{file}, row {i + 1} (line {i + 2}): a distillation point needs L_T, "
+                       "or N_T and D_T")

@@ -1,0 +1,107 @@
+"""Pieces shared by the model builders: the build result, data scale, priors -> variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from ..errors import ModelError
+from ..priors import prior_names, priors_to_dict
+from .spec import ModelSpec
+
+
+@dataclass
+class Built:
+    """A built PyMC model plus everything resolved from the data while building it.
+
+    ``priors`` are the resolved priors (defaults with data-scaled centres filled in, then
+    overrides); ``reference`` the reference sizes; ``table`` the rows the likelihood uses.
+    None of this is written back into the spec.
+    """
+
+    model: pm.Model
+    spec: ModelSpec
+    priors: dict
+    reference: dict
+    table: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def info(self) -> dict:
+        """JSON-ready record of what was resolved at build time (stored on the card)."""
+        return {"priors": priors_to_dict(self.priors), "reference": self.reference,
+                "n_obs": int(len(self.table)),
+                "n_by_kind": {str(k): int(v) for k, v in
+                              self.table["kind"].value_counts().items()},
+                "notes": list(self.notes)}
+
+
+def geometric_mean(x) -> float:
+    x = np.asarray(x, float)
+    return float(np.exp(np.mean(np.log(x))))
+
+
+def check_prior_names(priors: dict, spec: ModelSpec) -> None:
+    valid = set(prior_names(spec.law, spec.form, spec.likelihood))
+    extra = set(priors) - valid
+    if extra:  # defensive: resolve_priors already checks overrides
+        raise ModelError(f"priors not used by the {spec.law} model: {', '.join(sorted(extra))}")
+
+
+def _dims(prior) -> tuple[str, ...]:
+    d = prior.dims
+    if d is None:
+        return ()
+    return (d,) if isinstance(d, str) else tuple(d)
+
+
+def create(priors: dict, name: str, index: np.ndarray | None = None, dim: str | None = None):
+    """Create the variable of prior ``name``; return ``(variable, per-row expression)``.
+
+    A prior with a ``dims`` of ``dim`` (e.g. ``"group"``) is indexed per row with ``index``;
+    a scalar prior broadcasts. Any other dims are a spec error.
+    """
+    prior = priors[name]
+    dims = _dims(prior)
+    if dims and (dim is None or dims != (dim,)):
+        raise ModelError(f"prior {name!r} has dims {dims}, but this model only allows "
+                         f"{(dim,) if dim else 'scalar'} priors here")
+    var = prior.create_variable(name)
+    if dims:
+        return var, var[index]
+    return var, var
+
+
+def exp_det(name: str, x, dims=None):
+    """Natural-scale deterministic ``exp(x)`` under a canonical name."""
+    return pm.Deterministic(name, pt.exp(x), dims=dims)
+
+
+def likelihood(name: str, mu, observed: np.ndarray, spec: ModelSpec, noise: dict, dims: str):
+    """Log-loss likelihood: Student-t (robust, default) or Normal, with fitted scale."""
+    sigma = noise["sigma"]
+    if spec.likelihood == "student_t":
+        return pm.StudentT(name, nu=noise["nu"], mu=mu, sigma=sigma, observed=observed,
+                           dims=dims)
+    return pm.Normal(name, mu=mu, sigma=sigma, observed=observed, dims=dims)
+
+
+def noise_vars(priors: dict, spec: ModelSpec) -> dict:
+    out = {"sigma": create(priors, "sigma")[0]}
+    if spec.likelihood == "student_t":
+        out["nu"] = create(priors, "nu")[0]
+    return out
+
+
+def median_positive(x) -> float | None:
+    x = np.asarray(x, float)
+    x = x[np.isfinite(x) & (x > 0)]
+    return float(np.median(x)) if x.size else None
+
+
+def dim_of(prior) -> str | None:
+    d = _dims(prior)
+    return d[0] if d else None

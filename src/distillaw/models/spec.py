@@ -1,0 +1,113 @@
+"""The model specification: which law, which form, which priors. No data lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..errors import ModelError, PriorError
+from ..priors import FORMS as SUPERVISED_FORMS
+from ..priors import LAWS, LIKELIHOODS, prior_names, priors_from_dict, priors_to_dict
+
+CAPACITY_GAP_FORM = "power"  # N_T* = k N_S^s (the only capacity-gap form)
+_KEYS = ("law", "form", "group", "likelihood", "priors", "group_params", "reference")
+
+
+def default_form(law: str) -> str:
+    """``busbridge`` for the loss laws (Busbridge's gamma form), ``power`` for capacity gap."""
+    return CAPACITY_GAP_FORM if law == "capacity-gap" else "busbridge"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to fit: law, functional form, grouping, likelihood and prior overrides.
+
+    Parameters
+    ----------
+    law : {"supervised", "distillation", "capacity-gap"}
+    form : {"chinchilla", "busbridge"} or None
+        Supervised-law form (also the student's supervised law inside the distillation
+        model). ``None`` picks :func:`default_form`.
+    group : str, optional
+        Column of the run table to pool over (supervised law only): hierarchical model with
+        the parameters in ``group_params`` varying by group.
+    likelihood : {"student_t", "normal"}
+        Noise model of log-loss. Student-t (default) is the robust choice, the Bayesian
+        analogue of the papers' Huber fits.
+    priors : mapping name -> Prior (or its dict form)
+        Overrides merged over :func:`distillaw.priors.default_priors`.
+    group_params : tuple of str, optional
+        Which supervised parameters vary by group (default: floor, both prefactors and
+        both exponents; gamma stays shared).
+    reference : mapping, optional
+        ``{"N": ..., "D": ...}`` reference sizes; default: geometric means of the data.
+    """
+
+    law: str
+    form: str | None = None
+    group: str | None = None
+    likelihood: str = "student_t"
+    priors: Mapping = field(default_factory=dict)
+    group_params: tuple[str, ...] | None = None
+    reference: Mapping[str, float] | None = None
+
+    def __post_init__(self):
+        if self.law not in LAWS:
+            raise ModelError(f"unknown law {self.law!r}; choose one of {', '.join(LAWS)}")
+        form = default_form(self.law) if self.form is None else self.form
+        allowed = (CAPACITY_GAP_FORM,) if self.law == "capacity-gap" else SUPERVISED_FORMS
+        if form not in allowed:
+            raise ModelError(f"unknown form {form!r} for the {self.law} law; choose one of "
+                             f"{', '.join(allowed)}")
+        object.__setattr__(self, "form", form)
+        if self.likelihood not in LIKELIHOODS:
+            raise ModelError(f"unknown likelihood {self.likelihood!r}; choose one of "
+                             f"{', '.join(LIKELIHOODS)}")
+        if self.group is not None and self.law != "supervised":
+            raise ModelError(f"group= is supported for the supervised law only (the {self.law} "
+                             "model pools over its own structure)")
+        if self.group_params is not None:
+            if self.group is None:
+                raise ModelError("group_params needs group=")
+            object.__setattr__(self, "group_params", tuple(self.group_params))
+        if self.reference is not None:
+            bad = set(self.reference) - {"N", "D"}
+            if bad or any(not float(v) > 0 for v in self.reference.values()):
+                raise ModelError("reference must map 'N' and/or 'D' to positive sizes")
+            object.__setattr__(self, "reference", {k: float(v) for k, v in
+                                                   self.reference.items()})
+        # Validate override names now (clear error before any data is read).
+        overrides = priors_from_dict(priors_to_dict(self.priors or {}))
+        valid = prior_names(self.law, form, self.likelihood)
+        for name in overrides:
+            if name not in valid:
+                raise PriorError(f"unknown prior {name!r} for the {self.law} law; valid names: "
+                                 f"{', '.join(valid)}")
+        object.__setattr__(self, "priors", overrides)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (priors as ``Prior.to_dict()``)."""
+        return {"law": self.law, "form": self.form, "group": self.group,
+                "likelihood": self.likelihood, "priors": priors_to_dict(self.priors),
+                "group_params": None if self.group_params is None else list(self.group_params),
+                "reference": None if self.reference is None else dict(self.reference)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> ModelSpec:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        unknown = set(data) - set(_KEYS)
+        if unknown:
+            raise ModelError(f"unknown model-spec keys: {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(_KEYS)})")
+        if "law" not in data:
+            raise ModelError("model spec needs 'law'")
+        d = dict(data)
+        gp = d.get("group_params")
+        d["group_params"] = None if gp is None else tuple(gp)
+        d["priors"] = priors_from_dict(d.get("priors") or {})
+        return cls(**d)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ModelSpec) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # mutable-looking fields (priors); not hashable

@@ -1,0 +1,114 @@
+r"""Supervised scaling law as a PyMC model (Chinchilla and Busbridge forms, optionally hierarchical).
+
+Likelihood on log-loss (robust Student-t by default)::
+
+    log L_i ~ StudentT(nu, mu_i, sigma),
+    mu_i = LSE(log E, gamma * LSE(log A_ref - alpha (log N_i - log N_ref),
+                                   log B_ref - beta  (log D_i - log D_ref)))
+
+which is :func:`distillaw.laws.log_supervised_loss` evaluated on centred log sizes (the
+formula is not written again here). ``A = A_ref N_ref^alpha``, ``B = B_ref D_ref^beta``.
+
+Hierarchical fits (``group=``) give every parameter in ``group_params`` a group dimension
+with partial pooling, non-centred: ``x_g = mu + tau z_g``. Non-centred was chosen by
+measurement on Porian et al.'s 15 configurations (8 runs each, one cut to 3; 2 chains x 300
+draws): centred gave 30 divergences and r_hat 1.08 (funnels in tau), non-centred none and
+r_hat 1.03.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from ..errors import ModelError
+from ..laws.supervised import log_supervised_loss
+from ..priors import DEFAULT_GROUP_PARAMS, resolve_priors
+from ._common import Built, create, dim_of, exp_det, geometric_mean, likelihood, noise_vars
+from .spec import ModelSpec
+
+
+def supervised_rows(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["kind"].astype(str) == "supervised"].reset_index(drop=True)
+
+
+def reference_sizes(spec: ModelSpec, N, D) -> dict:
+    ref = {"N": geometric_mean(N), "D": geometric_mean(D)}
+    ref.update(spec.reference or {})
+    return ref
+
+
+def build_supervised(spec: ModelSpec, table: pd.DataFrame) -> Built:
+    rows = supervised_rows(table)
+    notes = []
+    if len(rows) == 0:
+        raise ModelError("the supervised law needs rows with kind == 'supervised'; this table "
+                         "has none")
+    if len(rows) < len(table):
+        notes.append(f"ignored {len(table) - len(rows)} non-supervised rows")
+    ref = reference_sizes(spec, rows["N"], rows["D"])
+    scale = {"N_ref": ref["N"], "D_ref": ref["D"], "L_ref": float(np.median(rows["L"]))}
+    coords: dict = {"run": rows["run_id"].astype(str).to_numpy()}
+    gidx = None
+    group_params: tuple[str, ...] = ()
+    if spec.group is not None:
+        if spec.group not in rows.columns:
+            raise ModelError(f"group column {spec.group!r} not in the table (columns: "
+                             f"{', '.join(map(str, rows.columns))})")
+        if rows[spec.group].isna().any():
+            i = int(np.flatnonzero(rows[spec.group].isna().to_numpy())[0])
+            raise ModelError(f"group column {spec.group!r} is empty in run "
+                             f"{rows['run_id'].iloc[i]!r}")
+        labels = rows[spec.group].astype(str)
+        levels = sorted(labels.unique())
+        if len(levels) < 2:
+            raise ModelError(f"group column {spec.group!r} has a single value "
+                             f"({levels[0]!r}); fit without group=")
+        coords["group"] = levels
+        gidx = pd.Categorical(labels, categories=levels).codes.astype(np.int64)
+        group_params = (spec.group_params if spec.group_params is not None
+                        else DEFAULT_GROUP_PARAMS)
+    priors = resolve_priors("supervised", spec.form, spec.priors, likelihood=spec.likelihood,
+                            scale=scale, group_params=group_params)
+    lN = np.log(rows["N"].to_numpy(float)) - np.log(ref["N"])
+    lD = np.log(rows["D"].to_numpy(float)) - np.log(ref["D"])
+    y = np.log(rows["L"].to_numpy(float))
+    with pm.Model(coords=coords) as model:
+        params, per_row = {}, {}
+        names = ["log_E", "log_A_ref", "log_B_ref", "log_alpha", "log_beta"]
+        if spec.form == "busbridge":
+            names.append("log_gamma")
+        for name in names:
+            params[name], per_row[name] = create(priors, name, gidx,
+                                                 "group" if gidx is not None else None)
+        mu = sup_log_loss(per_row, lN, lD)
+        natural(params, priors, ref, spec.form)
+        likelihood("log_L", mu, y, spec, noise_vars(priors, spec), "run")
+    return Built(model, spec, priors, ref, rows, notes)
+
+
+def sup_log_loss(p: dict, lN_centred, lD_centred):
+    """Log supervised loss from sampled parameters (per-row expressions)."""
+    gamma = pt.exp(p["log_gamma"]) if "log_gamma" in p else 1.0
+    return log_supervised_loss(lN_centred, lD_centred, log_E=p["log_E"], log_A=p["log_A_ref"],
+                               log_B=p["log_B_ref"], alpha=pt.exp(p["log_alpha"]),
+                               beta=pt.exp(p["log_beta"]), gamma=gamma)
+
+
+def natural(params: dict, priors: dict, ref: dict, form: str) -> None:
+    """Canonical natural-scale deterministics E, A, B, alpha, beta[, gamma]."""
+    def dims(*names):
+        ds = {dim_of(priors[n]) for n in names} - {None}
+        return ds.pop() if ds else None
+
+    exp_det("E", params["log_E"], dims("log_E"))
+    exp_det("alpha", params["log_alpha"], dims("log_alpha"))
+    exp_det("beta", params["log_beta"], dims("log_beta"))
+    exp_det("A", params["log_A_ref"] + pt.exp(params["log_alpha"]) * np.log(ref["N"]),
+            dims("log_A_ref", "log_alpha"))
+    exp_det("B", params["log_B_ref"] + pt.exp(params["log_beta"]) * np.log(ref["D"]),
+            dims("log_B_ref", "log_beta"))
+    if form == "busbridge":
+        exp_det("gamma", params["log_gamma"], dims("log_gamma"))

@@ -1,0 +1,329 @@
+r"""Default priors of the Bayesian scaling-law models, as ``pymc_extras`` :class:`Prior` objects.
+
+Priors are keyed by the name of the quantity the model *samples*. Every positive
+coefficient is sampled on its log (``log_alpha``, ``log_E``, ...), and prefactors are
+sampled as the value of their term at a reference size taken from the data, which removes
+the strong ``log A`` / ``alpha`` correlation of the raw parameterisation (measured: NUTS
+steps per draw fall from ~300 to ~40-50 on Epoch's Chinchilla data)::
+
+    log_A_ref = log A - alpha * log N_ref        (the N-term A / N^alpha at N = N_ref)
+    log_B_ref = log B - beta  * log D_ref        (the D-term at D = D_ref)
+
+so ``A = exp(log_A_ref + alpha log N_ref)``. ``N_ref``, ``D_ref`` default to the geometric
+means of the fitted sizes; they and every data-scaled prior are resolved when the model is
+built and recorded with the posterior (never written back into the spec).
+
+=====================  =========================================================================
+name                   meaning (defaults; sd on the log scale unless stated)
+=====================  =========================================================================
+log_E                  entropy floor E; centred on the published E of the form (Epoch 1.817 for
+                       Chinchilla, Busbridge 1.220), sd 0.7: the floor is specific to each
+                       data set, so the 95% range 0.3x-4x covers byte-level models (0.5-2 nats)
+                       as well as published scale.
+log_A_ref, log_B_ref   N- and D-terms at the reference size; data-scaled: centred on a quarter
+                       of the median observed loss, sd 1.0 (a factor e either way).
+log_alpha, log_beta    exponents, published-centred, sd 0.5 (95%: 0.37x-2.7x of published).
+log_gamma              Busbridge's outer exponent, published-centred (0.452), sd 0.4.
+log_A_prime_ref, ...   distillation law, same construction for the student term
+log_alpha_prime, ...   (published Busbridge Table 6 centres, sd 0.4-0.5).
+log_c0                 L_T^-c0 factor, centred on 2.549, sd 0.4.
+kappa                  break strength kappa = log(c1 f1) - (1/f1) log d1: the combination the
+                       data constrain when teachers are stronger than students (r << 1, where
+                       the broken factor is ~ exp(-c1 f1 r^(1/f1))). Centred on the published
+                       value 0.81, sd 1.5. See :mod:`distillaw.models.distillation`.
+log_inv_f1             1/f1, the sharpness of the break; centred on 11.1, sd 0.5.
+log_d1                 break position in L_T / Ltilde_S; centred on 1.315, sd 0.1.
+log_k_ref              capacity gap: N_T*/N_S at the reference student size; Zhang: k = 2.5,
+                       sd 0.5.
+s                      capacity-gap slope; Normal(1, 0.25) (Zhang: s = 1).
+log_L_min              per-student minimum loss (hierarchical over students).
+log_curvature          per-student curvature of log L_S in log N_T (hierarchical).
+sigma                  noise scale of log-loss; HalfNormal(0.1) (1-2% noise is typical).
+nu                     Student-t degrees of freedom; Gamma(2, 0.1) (Juarez & Steel 2010).
+=====================  =========================================================================
+
+c1 is not sampled: it is ``c1 = (c1 f1) / f1`` with ``log(c1 f1) = kappa + (1/f1) log d1``;
+its published interval has zero width, and only data with teachers weaker than ``d1`` times
+the student's supervised loss would identify it.
+
+Distillation fits without supervised rows (e.g. the digitised Busbridge table, which has
+only ``N_S, D_S, L_T, L_S``) cannot learn the student's supervised loss ``Ltilde_S`` from
+data, so its law gets *informative* priors from Busbridge Table 6, with standard deviations
+10x the published bootstrap ones (their 90% intervals, e.g. A 3346-3360, are implausibly
+narrow: the bootstrap ignores shared teachers, data splits and misspecification; 10x still
+keeps Ltilde_S within a few percent, which is what makes the break position meaningful).
+That path is meant for published-scale data.
+
+Example
+-------
+>>> from pymc_extras.prior import Prior
+>>> p = resolve_priors("supervised", "chinchilla", {"log_alpha": Prior("Normal", mu=-1.0,
+...                    sigma=0.1)})
+>>> p["log_alpha"].parameters["mu"]
+-1.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from .errors import PriorError
+
+LAWS = ("supervised", "distillation", "capacity-gap")
+FORMS = ("chinchilla", "busbridge")
+LIKELIHOODS = ("student_t", "normal")
+
+# Published centres (Epoch 2024 for the Chinchilla form, Busbridge 2025 Table 6 otherwise).
+_EPOCH = {"E": 1.817, "alpha": 0.3478, "beta": 0.3658}
+_BUSBRIDGE_SUP = {"E": 1.220, "A": 3355.0, "B": 18186.0, "alpha": 0.408, "beta": 0.431,
+                  "gamma": 0.452}
+_BUSBRIDGE_DIS = {"A_prime": 2243.0, "B_prime": 24181.0, "alpha_prime": 0.321,
+                  "beta_prime": 0.637, "gamma_prime": 0.764, "c0": 2.549, "c1": 522.6,
+                  "f1": 0.090, "d1": 1.315}
+# 90% bootstrap half-widths of Busbridge Table 6 -> sd = half-width / 1.645; widened 10x.
+_BUSBRIDGE_CI = {"E": (1.190, 1.247), "alpha": (0.405, 0.411), "beta": (0.428, 0.433),
+                 "gamma": (0.442, 0.461)}
+WIDEN = 10.0
+ZHANG = {"k": 2.5, "s": 1.0}
+
+SUPERVISED_NAMES = {
+    "chinchilla": ("log_E", "log_A_ref", "log_B_ref", "log_alpha", "log_beta"),
+    "busbridge": ("log_E", "log_A_ref", "log_B_ref", "log_alpha", "log_beta", "log_gamma"),
+}
+DISTILLATION_NAMES = ("log_A_prime_ref", "log_B_prime_ref", "log_alpha_prime", "log_beta_prime",
+                      "log_gamma_prime", "log_c0", "kappa", "log_inv_f1", "log_d1")
+CAPACITY_GAP_NAMES = ("log_k_ref", "s", "log_L_min", "log_curvature")
+NOISE_NAMES = {"student_t": ("sigma", "nu"), "normal": ("sigma",)}
+# Parameters that vary by group in a hierarchical supervised fit, unless told otherwise.
+DEFAULT_GROUP_PARAMS = ("log_E", "log_A_ref", "log_B_ref", "log_alpha", "log_beta")
+
+
+def _prior_cls():
+    from pymc_extras.prior import Prior  # imports PyMC: keep it off the CLI's fast path
+
+    return Prior
+
+
+def published_kappa(c1: float = _BUSBRIDGE_DIS["c1"], f1: float = _BUSBRIDGE_DIS["f1"],
+                    d1: float = _BUSBRIDGE_DIS["d1"]) -> float:
+    """``log(c1 f1) - log(d1) / f1``, the break strength the data constrain (0.81 published)."""
+    return math.log(c1 * f1) - math.log(d1) / f1
+
+
+def prior_names(law: str, form: str = "busbridge", likelihood: str = "student_t") -> tuple:
+    """Names a prior can be given for, in model order.
+
+    Example
+    -------
+    >>> prior_names("supervised", "chinchilla", "normal")
+    ('log_E', 'log_A_ref', 'log_B_ref', 'log_alpha', 'log_beta', 'sigma')
+    """
+    _check(law, form, likelihood)
+    noise = NOISE_NAMES[likelihood]
+    if law == "supervised":
+        return SUPERVISED_NAMES[form] + noise
+    if law == "distillation":
+        return SUPERVISED_NAMES[form] + DISTILLATION_NAMES + noise
+    return CAPACITY_GAP_NAMES + noise
+
+
+def _check(law, form, likelihood):
+    if law not in LAWS:
+        raise PriorError(f"unknown law {law!r}; choose one of {', '.join(LAWS)}")
+    if law != "capacity-gap" and form not in FORMS:
+        raise PriorError(f"unknown form {form!r}; choose one of {', '.join(FORMS)}")
+    if likelihood not in LIKELIHOODS:
+        raise PriorError(f"unknown likelihood {likelihood!r}; choose one of "
+                         f"{', '.join(LIKELIHOODS)}")
+
+
+def _normal(mu: float, sigma: float):
+    return _prior_cls()("Normal", mu=float(mu), sigma=float(sigma))
+
+
+def _hierarchical(mu: float, mu_sd: float, group_sd: float, dims: str, centered: bool = False):
+    """Partial pooling ``x_g ~ Normal(mu, tau)``.
+
+    Non-centred (``x_g = mu + tau z_g``) where groups may carry little information or be
+    alike (supervised groups; capacity-gap curvatures, which are often nearly equal, so tau
+    -> 0 makes a funnel: measured 24-34 divergences centred). Centred for the capacity-gap
+    minima L_min, which differ a lot between students and are each pinned down by their own
+    U-curve: non-centred there needed ~200 leapfrog steps per draw and mixed s poorly
+    (r_hat 1.08) on simulated U-curves (5 students x 5 teachers, 0.3% noise).
+    """
+    P = _prior_cls()
+    return P("Normal", mu=P("Normal", mu=float(mu), sigma=float(mu_sd)),
+             sigma=P("HalfNormal", sigma=float(group_sd)), dims=dims, centered=centered)
+
+
+def default_priors(law: str, form: str = "busbridge", *, likelihood: str = "student_t",
+                   scale: Mapping[str, float] | None = None,
+                   group_params: Sequence[str] = (), supervised_data: bool = True) -> dict:
+    """Default priors of a law, keyed by sampled name.
+
+    Parameters
+    ----------
+    law, form, likelihood
+        As in :class:`distillaw.models.ModelSpec`.
+    scale : mapping, optional
+        Data scale for the data-scaled priors: ``N_ref``, ``D_ref`` (reference sizes),
+        ``L_ref`` (median observed loss) and, for distillation, ``gap_ref`` (median positive
+        ``L_S - L_T``) and ``LT_ref`` (median teacher loss). Missing values fall back to
+        published-scale ones (N_ref 1e9, D_ref 2e10, L_ref 2.5).
+    group_params : sequence of names
+        Supervised parameters that vary by ``group`` (partially pooled hyperpriors).
+    supervised_data : bool
+        Distillation only: ``False`` when the table has no supervised rows, which switches
+        the supervised law to informative Busbridge Table 6 priors.
+
+    Example
+    -------
+    >>> sorted(default_priors("capacity-gap", likelihood="normal"))
+    ['log_L_min', 'log_curvature', 'log_k_ref', 's', 'sigma']
+    """
+    _check(law, form, likelihood)
+    P = _prior_cls()
+    sc = {"N_ref": 1e9, "D_ref": 2e10, "L_ref": 2.5, "gap_ref": 0.2, "LT_ref": 2.3,
+          **(scale or {})}
+    lN, lD, lL = math.log(sc["N_ref"]), math.log(sc["D_ref"]), math.log(sc["L_ref"])
+    out: dict = {}
+    if law in ("supervised", "distillation"):
+        if law == "distillation" and not supervised_data:
+            # Informative: Busbridge Table 6, bootstrap sds widened WIDEN-fold (module doc).
+            pub = _BUSBRIDGE_SUP
+            sd = {k: WIDEN * (hi - lo) / (2 * 1.645) / pub[k] for k, (lo, hi) in
+                  _BUSBRIDGE_CI.items()}  # relative sd = sd on the log scale
+            out["log_E"] = _normal(math.log(pub["E"]), sd["E"])
+            # Prefactor terms at the reference sizes: 10% sd (the published interval of A
+            # is +-0.2%; alpha's own sd moves the term away from N_ref).
+            out["log_A_ref"] = _normal(math.log(pub["A"]) - pub["alpha"] * lN, 0.1)
+            out["log_B_ref"] = _normal(math.log(pub["B"]) - pub["beta"] * lD, 0.1)
+            out["log_alpha"] = _normal(math.log(pub["alpha"]), sd["alpha"])
+            out["log_beta"] = _normal(math.log(pub["beta"]), sd["beta"])
+            if form == "busbridge":
+                out["log_gamma"] = _normal(math.log(pub["gamma"]), sd["gamma"])
+            else:
+                raise PriorError("the informative (no supervised rows) distillation priors "
+                                 "exist for the busbridge form only; add supervised rows or "
+                                 "use form='busbridge'")
+        else:
+            pub = _EPOCH if form == "chinchilla" else _BUSBRIDGE_SUP
+            out["log_E"] = _normal(math.log(pub["E"]), 0.7)
+            out["log_A_ref"] = _normal(lL - math.log(4.0), 1.0)
+            out["log_B_ref"] = _normal(lL - math.log(4.0), 1.0)
+            out["log_alpha"] = _normal(math.log(pub["alpha"]), 0.5)
+            out["log_beta"] = _normal(math.log(pub["beta"]), 0.5)
+            if form == "busbridge":
+                out["log_gamma"] = _normal(math.log(pub["gamma"]), 0.4)
+            if law == "supervised":
+                for name in group_params:
+                    if name not in out:
+                        raise PriorError(f"group_params: {name!r} is not a supervised "
+                                         f"parameter; choose from {', '.join(out)}")
+                    base = out[name].parameters
+                    # Group-to-group spread: 0.5 on log prefactors/floor, 0.15 on log exponents.
+                    tau = 0.15 if name in ("log_alpha", "log_beta", "log_gamma") else 0.5
+                    out[name] = _hierarchical(base["mu"], base["sigma"], tau, "group")
+    if law == "distillation":
+        d = _BUSBRIDGE_DIS
+        # Student term K = (A'/N^a' + B'/D^b')^g' at the reference, data-scaled from the
+        # observed distillation gap L_S - L_T ~ L_T^-c0 K: log K ~ log gap + c0 log L_T.
+        log_K = math.log(sc["gap_ref"]) + d["c0"] * math.log(sc["LT_ref"])
+        term = log_K / d["gamma_prime"] - math.log(2.0)  # split K^(1/g') between the terms
+        out["log_A_prime_ref"] = _normal(term, 1.5)
+        out["log_B_prime_ref"] = _normal(term, 1.5)
+        out["log_alpha_prime"] = _normal(math.log(d["alpha_prime"]), 0.5)
+        out["log_beta_prime"] = _normal(math.log(d["beta_prime"]), 0.5)
+        out["log_gamma_prime"] = _normal(math.log(d["gamma_prime"]), 0.4)
+        out["log_c0"] = _normal(math.log(d["c0"]), 0.4)
+        out["kappa"] = _normal(published_kappa(), 1.5)
+        out["log_inv_f1"] = _normal(math.log(1.0 / d["f1"]), 0.5)
+        out["log_d1"] = _normal(math.log(d["d1"]), 0.1)
+    if law == "capacity-gap":
+        out["log_k_ref"] = _normal(math.log(ZHANG["k"]), 0.5)
+        out["s"] = _normal(ZHANG["s"], 0.25)
+        out["log_L_min"] = _hierarchical(lL, 0.5, 0.5, "student", centered=True)
+        out["log_curvature"] = _hierarchical(math.log(0.02), 1.5, 1.0, "student")
+    out["sigma"] = P("HalfNormal", sigma=0.1)
+    if likelihood == "student_t":
+        out["nu"] = P("Gamma", alpha=2.0, beta=0.1)
+    return out
+
+
+def as_prior(name: str, value):
+    """A :class:`Prior` from a Prior or its ``to_dict()`` form; anything else is an error."""
+    P = _prior_cls()
+    if isinstance(value, P):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return P.from_dict(dict(value))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise PriorError(f"prior {name!r}: cannot read {dict(value)!r} ({exc})") from None
+    raise PriorError(f"prior {name!r} must be a pymc_extras Prior or its dict form, got "
+                     f"{type(value).__name__}")
+
+
+def resolve_priors(law: str, form: str = "busbridge", overrides: Mapping | None = None, *,
+                   likelihood: str = "student_t", scale: Mapping[str, float] | None = None,
+                   group_params: Sequence[str] = (), supervised_data: bool = True) -> dict:
+    """Defaults with ``overrides`` merged over them (by name).
+
+    Raises
+    ------
+    PriorError
+        An override names no parameter of this law/form/likelihood (the message lists the
+        valid names), or is not a Prior.
+
+    Example
+    -------
+    >>> resolve_priors("supervised", "chinchilla", {"log_alfa": {"dist": "Normal"}})
+    Traceback (most recent call last):
+    ...
+    distillaw.errors.PriorError: unknown prior 'log_alfa' for the supervised law (chinchilla form); valid names: log_E, log_A_ref, log_B_ref, log_alpha, log_beta, sigma, nu
+    """
+    priors = default_priors(law, form, likelihood=likelihood, scale=scale,
+                            group_params=group_params, supervised_data=supervised_data)
+    valid = prior_names(law, form, likelihood)
+    for name, value in (overrides or {}).items():
+        if name not in valid:
+            what = f"the {law} law" + (f" ({form} form)" if law != "capacity-gap" else "")
+            raise PriorError(f"unknown prior {name!r} for {what}; valid names: "
+                             f"{', '.join(valid)}")
+        priors[name] = as_prior(name, value)
+    return priors
+
+
+def priors_to_dict(priors: Mapping) -> dict[str, dict]:
+    """JSON-ready ``{name: Prior.to_dict()}``."""
+    return {k: as_prior(k, v).to_dict() for k, v in priors.items()}
+
+
+def priors_from_dict(data: Mapping[str, Mapping]) -> dict:
+    """Inverse of :func:`priors_to_dict`."""
+    return {k: as_prior(k, v) for k, v in data.items()}
+
+
+def prior_sd(prior) -> float | None:
+    """Standard deviation of a scalar prior with numeric parameters, else ``None``.
+
+    Used for prior-vs-posterior contraction on the card (no sampling needed).
+    """
+    if prior.dims:
+        return None
+    p = prior.parameters
+    if any(not isinstance(v, int | float) for v in p.values()):
+        return None
+    d = prior.distribution
+    if d == "Normal":
+        return float(p.get("sigma", 1.0))
+    if d == "HalfNormal":
+        return float(p.get("sigma", 1.0)) * math.sqrt(1.0 - 2.0 / math.pi)
+    if d == "Gamma" and "alpha" in p and "beta" in p:
+        return math.sqrt(p["alpha"]) / p["beta"]
+    if d == "StudentT" and p.get("nu", 0) > 2:
+        return float(p.get("sigma", 1.0)) * math.sqrt(p["nu"] / (p["nu"] - 2))
+    if d == "Uniform":
+        return (p.get("upper", 1.0) - p.get("lower", 0.0)) / math.sqrt(12.0)
+    return None

@@ -1,0 +1,149 @@
+"""CLI: ``distillaw fit`` / ``distillaw predict`` shapes, files and one-line errors.
+
+One real (small) NUTS fit is shared by the module; bad input is checked in-process (fast)
+and once end-to-end through a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from distillaw.cli import main
+
+pytestmark = pytest.mark.filterwarnings("ignore:PyTensor could not link to a BLAS")
+
+SUP_NAMES = ["E", "A", "B", "alpha", "beta", "gamma"]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A cheap saved posterior (hand-built draws of the Epoch law plus noise draws) for the
+    predict and bad-input tests; the real NUTS path is tested once below."""
+    from distillaw import published
+    from distillaw._compat import import_arviz
+    from distillaw.posterior import Posterior
+
+    rng = np.random.default_rng(0)
+    p = published("epoch2024").point()
+    S = 400
+    draws = {k: v * np.exp(0.02 * rng.standard_normal(S)) for k, v in p.items()}
+    base = Posterior.from_params("supervised", draws)
+    data = {k: base.idata.posterior[k].values for k in base.idata.posterior.data_vars}
+    data |= {"sigma": np.full((1, S), 0.01), "nu": np.full((1, S), 5.0)}
+    post = Posterior(import_arviz().from_dict(posterior=data), base.spec,
+                     diagnostics={"r_hat_max": 1.0, "ess_bulk_min": 400.0, "divergences": 0})
+    out = tmp_path_factory.mktemp("cli") / "model"
+    post.save(out)
+    return out, None
+
+
+def test_fit_json_shape_names_files_and_recovery(repo, tmp_path):
+    """Real (small) NUTS through the CLI on the shipped simulated supervised set."""
+    import io
+    from contextlib import redirect_stdout
+
+    out = tmp_path / "model"
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        rc = main(["fit", str(repo / "data" / "simulated" / "supervised.csv"), "--law",
+                   "supervised", "--form", "busbridge", "--out", str(out), "--draws", "150",
+                   "--tune", "200", "--chains", "2", "--seed", "3", "--json", "--no-progress"])
+    assert rc == 0
+    doc = json.loads(buf.getvalue())
+    assert set(doc) == {"law", "parameters", "ci", "diagnostics"}
+    assert doc["law"] == "supervised" and doc["ci"] == 0.95
+    assert list(doc["parameters"]) == SUP_NAMES
+    for v in doc["parameters"].values():
+        assert set(v) == {"median", "lower", "upper"} and v["lower"] <= v["median"] <= v["upper"]
+    assert set(doc["diagnostics"]) == {"r_hat_max", "ess_bulk_min", "divergences"}
+    assert doc["diagnostics"]["divergences"] == 0
+    assert sorted(p.name for p in out.iterdir()) == ["card.json", "card.md", "posterior.nc"]
+    truth = json.loads((repo / "data" / "simulated" / "supervised.truth.json").read_text())
+    for name in SUP_NAMES:
+        v = doc["parameters"][name]
+        assert v["lower"] <= truth[name] <= v["upper"], name
+    card = json.loads((out / "card.json").read_text())
+    assert card["model"]["data_file"].endswith("supervised.csv")
+
+
+def test_predict_points_file(fitted, tmp_path, capsys):
+    out, _ = fitted
+    pts = tmp_path / "points.csv"
+    pd.DataFrame({"N": [1e8, 1e9], "D": [2e9, 2e10], "note": ["a", "b"]}).to_csv(pts, index=False)
+    dest = tmp_path / "pred.csv"
+    assert main(["predict", str(out), "--points", str(pts), "--ci", "0.8", "--out",
+                 str(dest)]) == 0
+    pred = pd.read_csv(dest)
+    assert list(pred.columns) == ["N", "D", "note", "median", "lower", "upper"]
+    assert np.all(pred["lower"] < pred["median"]) and np.all(pred["median"] < pred["upper"])
+    assert pred["median"][0] > pred["median"][1]  # bigger model, lower loss
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+
+
+def test_predict_single_point_json(fitted, capsys):
+    out, _ = fitted
+    capsys.readouterr()
+    assert main(["predict", str(out), "--N", "1e9", "--D", "2e10", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["quantity"] == "loss" and doc["ci"] == 0.9
+    assert doc["lower"] < doc["median"] < doc["upper"]
+    assert main(["predict", str(out), "--N", "1e9", "--D", "2e10", "--predictive",
+                 "--json"]) == 0
+    wide = json.loads(capsys.readouterr().out)
+    assert wide["upper"] - wide["lower"] > doc["upper"] - doc["lower"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["fit", "{missing}", "--law", "supervised", "--out", "{out}"], "no such data file"),
+    (["fit", "{data}", "--law", "kaplan", "--out", "{out}"], "unknown law"),
+    (["fit", "{data}", "--law", "supervised", "--form", "x", "--out", "{out}"], "unknown form"),
+    (["fit", "{data}", "--law", "supervised", "--sampler", "emcee", "--out", "{out}"],
+     "unknown sampler"),
+    (["fit", "{data}", "--law", "supervised", "--draws", "0", "--out", "{out}"], "--draws"),
+    (["fit", "{data}", "--law", "distillation", "--group", "group", "--out", "{out}"],
+     "supervised law only"),
+    (["predict", "{model}", "--N", "1e9", "--D", "2e10", "--ci", "1.2"], "--ci"),
+    (["predict", "{missing}", "--N", "1e9", "--D", "2e10"], "no such model directory"),
+    (["predict", "{model}", "--points", "{missing}", "--out", "{out}.csv"], "no such points"),
+    (["predict", "{model}", "--N", "-3", "--D", "2e10"], "positive"),
+    (["predict", "{model}", "--N", "1e9"], "needs --D"),
+    (["predict", "{model}", "--N", "1e9", "--D", "2e10", "--L-T", "2.1"], "distillation"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, needle, fitted, repo, tmp_path,
+                                                          capsys):
+    model, _ = fitted
+    fill = {"missing": str(tmp_path / "nope.csv"), "out": str(tmp_path / "out"),
+            "data": str(repo / "data" / "simulated" / "supervised.csv"), "model": str(model)}
+    capsys.readouterr()
+    rc = main([a.format(**fill) for a in args])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("error: ") and err.count("\n") == 1 and needle in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_points_file_names_row_and_column(fitted, tmp_path, capsys):
+    model, _ = fitted
+    pts = tmp_path / "p.csv"
+    pts.write_text("N,D\n1e9,2e10\n1e9,abc\n")
+    capsys.readouterr()
+    assert main(["predict", str(model), "--points", str(pts), "--out",
+                 str(tmp_path / "o.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "row 2" in err and "'D'" in err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_subprocess_error_has_no_traceback(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "distillaw", "fit", str(tmp_path / "x.csv"),
+                        "--law", "supervised", "--out", str(tmp_path / "m")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
+    assert not (tmp_path / "m").exists()
