@@ -1,1 +1,103 @@
-"""Placeholder: commands land here with their issue."""
+"""``distillaw report``: the risk-aware compute allocation report for a distillation posterior.
+
+Every argument is checked, and the posterior loaded, before any work starts: bad input exits
+with one line and code 2 and writes nothing. The report folder is written atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ._app import app
+from ._common import CLIError, emit_json, info
+
+SCENARIO_HELP = ("best-case | teacher-inference | teacher-pretraining | "
+                 "teacher-pretraining+inference (what the budget pays for; Busbridge Eq. 9).")
+RISK_HELP = "mean | quantile:Q | cvar:A | mean-sd:L (lower student loss is better)."
+
+
+@app.command("report")
+def report_command(
+    model_dir: Path = typer.Argument(..., help="saved distillation posterior "
+                                     "(distillaw fit --out DIR)."),
+    budget: float = typer.Option(..., "--budget", help="total compute in FLOPs (> 0)."),
+    student: float | None = typer.Option(None, "--student", help="student size N_S in "
+                                         "parameters (fixed by deployment); omit to choose "
+                                         "it too."),
+    scenario: str = typer.Option("best-case", "--scenario", help=SCENARIO_HELP),
+    risk: str = typer.Option("mean", "--risk", help=RISK_HELP),
+    out: Path = typer.Option(..., "--out", help="folder for report.html, report.md, the PNG "
+                             "figures and allocation.json (written atomically)."),
+    json_out: bool = typer.Option(False, "--json", help="also print allocation.json on "
+                                  "stdout."),
+    draws: int = typer.Option(4000, "--draws", help="posterior draws used (a fixed random "
+                              "subset for --seed)."),
+    seed: int = typer.Option(0, "--seed", help="seed of the draw subset."),
+    flops: str = typer.Option("busbridge", "--flops", help="FLOPs model: busbridge (F(N) with "
+                              "context 4096 and vocabulary 32768) | 6nd."),
+    group: str | None = typer.Option(None, "--group", help="group of a hierarchical "
+                                     "posterior."),
+    supervised: str | None = typer.Option(None, "--supervised", help="supervised-law "
+                                          "parameters to use instead of the posterior's own: "
+                                          "a saved posterior folder or a published name "
+                                          "(e.g. busbridge2025)."),
+) -> None:
+    """Write the compute-allocation report: distil or train supervised, how, and how sure.
+
+    Example: distillaw report models/busbridge-sim --budget 1e21 --student 1e9
+    --scenario teacher-pretraining --risk cvar:0.9 --out out/report
+    """
+    from ..errors import DistillawError
+    from ..laws.compute import DEFAULT_FLOPS, SCENARIOS, FlopsModel
+    from ..risk import parse_risk
+
+    # ---- cheap checks first: nothing is loaded or written on bad input
+    if not 0 < budget < float("inf"):
+        raise CLIError(f"--budget must be a positive number of FLOPs, got {budget:g}")
+    if scenario not in SCENARIOS:
+        raise CLIError(f"unknown --scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    try:
+        parse_risk(risk)
+    except DistillawError as exc:
+        raise CLIError(f"--risk: {exc}") from None
+    if student is not None and not 0 < student < float("inf"):
+        raise CLIError(f"--student must be a positive number of parameters, got {student:g}")
+    if draws < 1:
+        raise CLIError(f"--draws must be >= 1, got {draws}")
+    if flops not in ("busbridge", "6nd"):
+        raise CLIError(f"unknown --flops {flops!r}; choose busbridge or 6nd")
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} exists and is not a directory")
+    if not model_dir.is_dir():
+        raise CLIError(f"model directory not found: {model_dir}")
+
+    from ..posterior import Posterior
+    from ..report import write_report
+
+    post = Posterior.load(model_dir)
+    if post.law != "distillation":
+        raise CLIError(f"{model_dir}: the report needs a distillation posterior, this one is "
+                       f"{post.law}")
+    sup = None
+    if supervised is not None:
+        if Path(supervised).is_dir():
+            sup = Posterior.load(supervised)
+        else:
+            from ..published import published
+
+            sup = published(supervised)
+    fm = FlopsModel.plain() if flops == "6nd" else DEFAULT_FLOPS
+    command = " ".join(["distillaw report", str(model_dir), "--budget", f"{budget:g}"]
+                       + (["--student", f"{student:g}"] if student is not None else [])
+                       + ["--scenario", scenario, "--risk", risk, "--out", str(out)])
+    info(f"distillaw report: {post!r} from {model_dir}")
+    rep = write_report(post, out, budget=budget, student=student, scenario=scenario, risk=risk,
+                       flops_model=fm, supervised=sup, group=group, max_draws=draws, seed=seed,
+                       progress=info, info={"model_dir": str(model_dir), "command": command})
+    info(rep.allocation.headline())
+    info(f"wrote {out}/report.html, report.md, allocation.json and "
+         f"{len(rep.figures)} figures in {rep.info['seconds']:.1f} s")
+    if json_out:
+        emit_json(rep.to_dict())

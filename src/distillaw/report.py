@@ -1,0 +1,500 @@
+"""The allocation report: what to do with a compute budget, in plain words, and how sure we are.
+
+:func:`build_report` runs the decision module on a distillation posterior
+(:func:`distillaw.decision.allocate` for the chosen risk measure, the same problem under the
+standard risk measures, and a sweep of budgets for the distil-vs-supervised crossover) and
+draws the figures (:mod:`distillaw.plots`). :meth:`Report.write` puts into one folder:
+
+- ``report.html`` -- self-contained (figures embedded as base64 PNG, inline CSS);
+- ``report.md`` -- the same text, figures linked as files;
+- ``teacher_frontier.png``, ``token_frontier.png``, ``loss_distributions.png``,
+  ``risk_comparison.png``, ``crossover.png``;
+- ``allocation.json`` -- every number of the report (machine-readable).
+
+Everything is built in a temporary folder next to the target and moved into place file by
+file (``os.replace``), so an interrupted run never leaves a half-written report.
+
+Example
+-------
+>>> from distillaw import published
+>>> from distillaw.posterior import Posterior
+>>> post = Posterior.from_params("distillation", published("busbridge2025").point())
+>>> rep = build_report(post, budget=1e21, student=1e9, scenario="teacher-pretraining")
+>>> rep.allocation.recommendation
+'supervised'
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._version import __version__
+from .decision import (
+    Allocation,
+    allocate,
+    crossover,
+    crossover_budget,
+    fmt_count,
+    fmt_flops,
+    fmt_small,
+)
+from .errors import DecisionError, PosteriorError
+from .laws.compute import DEFAULT_FLOPS, SCENARIOS, FlopsModel
+from .risk import STANDARD, parse_risk
+
+SCENARIO_WORDS = {
+    "best-case": ("the teacher already exists and is shared by many students: neither its "
+                  "training nor its logits are charged to this budget"),
+    "teacher-inference": ("the teacher already exists (or is served anyway): its training is "
+                          "free, but computing its logits on the distillation tokens is charged"),
+    "teacher-pretraining": ("the teacher has to be trained for this; its logits are stored and "
+                            "reused, so its training is charged but not its inference"),
+    "teacher-pretraining+inference": ("one teacher trained for one student: both its training "
+                                      "and its logits are charged (the worst case)"),
+}
+
+FIGURES = ("teacher_frontier", "token_frontier", "loss_distributions", "risk_comparison",
+           "crossover")
+OUTPUTS = ("report.html", "report.md", "allocation.json") + tuple(f"{f}.png" for f in FIGURES)
+
+
+@dataclass
+class Report:
+    """A built report: the allocations, the sweep, the figures (PNG bytes) and metadata."""
+
+    allocation: Allocation
+    risks: dict[str, Allocation]
+    sweep: pd.DataFrame
+    figures: dict[str, bytes] = field(repr=False)
+    captions: dict[str, str]
+    info: dict
+
+    # ------------------------------------------------------------------ numbers
+    @property
+    def crossover_budget(self) -> float | None:
+        return crossover_budget(self.sweep)
+
+    def crossover_sentence(self) -> str:
+        df = self.sweep[self.sweep["adv_median"].notna()]
+        if df.empty:
+            return "No budget in the sweep was feasible for this scenario."
+        lo, hi = df["budget"].min(), df["budget"].max()
+        cross = self.crossover_budget
+        wins = df["adv_median"] > 0
+        if cross is not None:
+            return (f"Distillation beats supervised training below about {cross:.2g} FLOPs; "
+                    f"beyond that supervised training catches up (sweep {lo:.0e}-{hi:.0e} "
+                    f"FLOPs, median of the paired difference).")
+        if wins.all():
+            return (f"Distillation beats supervised training at every budget from {lo:.0e} to "
+                    f"{hi:.0e} FLOPs.")
+        if not wins.any():
+            return (f"Supervised training is at least as good as distillation at every budget "
+                    f"from {lo:.0e} to {hi:.0e} FLOPs.")
+        first = df.loc[wins, "budget"].min()
+        return (f"Supervised training wins at small budgets and distillation from about "
+                f"{first:.2g} FLOPs (sweep {lo:.0e}-{hi:.0e}).")
+
+    def key_rows(self) -> list[tuple[str, str, str]]:
+        """(quantity, distillation, supervised) rows of the main table."""
+        a = self.allocation
+        ci = int(round(100 * a.ci))
+        s, sv = a.loss, a.supervised_loss
+        f = a.flops
+        split = (f"student {_pct(f['student_training'], a.budget)}, teacher logits "
+                 f"{_pct(f['teacher_inference'], a.budget)}, teacher training "
+                 f"{_pct(f['teacher_pretraining'], a.budget)}")
+        teacher = (f"{fmt_count(a.N_T)} parameters on {fmt_count(a.D_T)} tokens "
+                   f"({a.D_T / a.N_T:.3g} tokens/param); loss {a.L_T:.3f}")
+        if f.get("teacher_pretraining_uncharged"):
+            teacher += f"; training {fmt_flops(f['teacher_pretraining_uncharged'])} (not charged)"
+        return [
+            ("student", f"{fmt_count(a.N_S)} parameters on {fmt_count(a.D_S)} distillation "
+                        f"tokens ({a.D_S / a.N_S:.3g} tokens/param)",
+             f"{fmt_count(a.supervised_N)} parameters on {fmt_count(a.supervised_D)} tokens "
+             f"({a.supervised_D / a.supervised_N:.3g} tokens/param)"),
+            ("teacher", teacher, "none"),
+            ("compute split", split, "student 100%"),
+            (f"student loss (median, {ci}% interval)",
+             f"{s['median']:.3f} ({s['lower']:.3f}-{s['upper']:.3f}) nats",
+             f"{sv['median']:.3f} ({sv['lower']:.3f}-{sv['upper']:.3f}) nats"),
+        ]
+
+    def sureness(self) -> list[str]:
+        """Bullet points: how sure we are."""
+        a = self.allocation
+        ci = int(round(100 * a.ci))
+        adv = a.advantage
+        out = [f"P(distillation beats supervised at this budget) = {a.p_beats_supervised:.2f}; "
+               f"supervised minus distilled loss: {adv['median']:+.4f} nats ({ci}% interval "
+               f"{adv['lower']:+.4f} to {adv['upper']:+.4f})."]
+        if a.regret_draws is not None:
+            out.append(f"Expected regret of this allocation against each posterior draw's own "
+                       f"optimum: {fmt_small(a.expected_regret)} nats; it is optimal (within "
+                       f"{a.optimal_tol:g} nats) for {100 * a.p_optimal:.0f}% of the draws.")
+        if a.draw_optima is not None and a.n_draws > 1:
+            lo_q, hi_q = (1 - a.ci) / 2, (1 + a.ci) / 2
+            q = a.draw_optima["N_T"].quantile([lo_q, 0.5, hi_q]).to_numpy()
+            lt = a.draw_optima["L_T"].quantile([lo_q, 0.5, hi_q]).to_numpy()
+            out.append(f"Each posterior draw has its own best teacher: size median "
+                       f"{fmt_count(q[1])} ({ci}% interval {fmt_count(q[0])}-{fmt_count(q[2])}),"
+                       f" loss median {lt[1]:.3f} ({lt[0]:.3f}-{lt[2]:.3f}); the recommendation "
+                       f"is {fmt_count(a.N_T)} with loss {a.L_T:.3f}.")
+        out.append(self.crossover_sentence())
+        if a.n_draws == 1:
+            out.append("The posterior is a single point (e.g. published coefficients): the "
+                       "intervals are zero-width and the probabilities are 0 or 1. Fit a "
+                       "posterior to see the real uncertainty.")
+        return out
+
+    def risk_table(self) -> list[tuple[str, ...]]:
+        rows = []
+        for name, r in self.risks.items():
+            s = r.loss
+            rows.append((name, r.risk_label, fmt_count(r.N_T), fmt_count(r.D_T),
+                         fmt_count(r.D_S), f"{s['median']:.3f} ({s['lower']:.3f}-"
+                         f"{s['upper']:.3f})", f"{r.p_beats_supervised:.2f}"))
+        return rows
+
+    def to_dict(self) -> dict:
+        a = self.allocation
+        d = {
+            "distillaw_version": __version__, **self.info,
+            "headline": a.headline(),
+            "allocation": a.to_dict(),
+            "risk_comparison": {k: {"N_T": r.N_T, "D_T": r.D_T, "D_S": r.D_S, "N_S": r.N_S,
+                                    "student_loss": r.loss, "risk_score": r.score,
+                                    "p_beats_supervised": r.p_beats_supervised}
+                                for k, r in self.risks.items()},
+            "crossover": {"budget": self.crossover_budget, "sentence": self.crossover_sentence(),
+                          "sweep": _records(self.sweep)},
+            "figures": {k: f"{k}.png" for k in self.figures},
+        }
+        return _clean(d)
+
+    # ------------------------------------------------------------------ text
+    def _title(self) -> str:
+        a = self.allocation
+        who = f"{fmt_count(a.N_S)} student" if a.student_fixed else "free student size"
+        return f"Compute allocation: {who}, {a.budget:.3g} FLOPs, {a.scenario}"
+
+    def _context(self) -> str:
+        a, i = self.allocation, self.info
+        src = i.get("posterior_name") or i.get("model_dir") or "posterior"
+        return (f"Posterior {src} ({i.get('law')}, {a.n_draws} "
+                f"draw{'s' if a.n_draws != 1 else ''} used"
+                + (f", data {i['data_hash'][:12]}" if i.get("data_hash") else "") + "). "
+                f"Scenario {a.scenario}: {SCENARIO_WORDS[a.scenario]}. Risk measure "
+                f"{a.risk} ({a.risk_label}). FLOPs model: "
+                f"{_flops_words(a.flops_model)}.")
+
+    def markdown(self) -> str:
+        a = self.allocation
+        L = [f"# {self._title()}", "", f"**{a.headline()}**", "", self._context(), "",
+             "## What to do", "", "| | distil (chosen) | supervised alternative |",
+             "|---|---|---|"]
+        L += [f"| {q} | {d} | {s} |" for q, d, s in self.key_rows()]
+        L += ["", "## How sure we are", ""] + [f"- {x}" for x in self.sureness()]
+        if a.warnings:
+            L += ["", "## Caveats", ""] + [f"- {w}" for w in a.warnings]
+        L += ["", "## Figures", ""]
+        for k in self.figures:
+            L += [f"### {self.captions[k][0]}", "", f"![{self.captions[k][0]}]({k}.png)", "",
+                  self.captions[k][1], ""]
+        L += ["## Allocation under each risk measure", "",
+              "| risk | meaning | N_T | D_T | D_S | student loss | P(beats sup.) |",
+              "|---|---|---|---|---|---|---|"]
+        L += ["| " + " | ".join(r) + " |" for r in self.risk_table()]
+        L += ["", "## Method", "", _METHOD, "", f"Generated by distillaw {__version__} on "
+              f"{self.info.get('created')}" + (f" with `{self.info['command']}`"
+                                              if self.info.get("command") else "") + "."]
+        return "\n".join(L) + "\n"
+
+    def html(self) -> str:
+        a = self.allocation
+        e = html.escape
+        verdict = "distil" if a.recommendation == "distil" else "supervised"
+        rows = "".join(f"<tr><th>{e(q)}</th><td>{e(d)}</td><td>{e(s)}</td></tr>"
+                       for q, d, s in self.key_rows())
+        sure = "".join(f"<li>{e(x)}</li>" for x in self.sureness())
+        caveats = ("<h2>Caveats</h2><ul class='warn'>" +
+                   "".join(f"<li>{e(w)}</li>" for w in a.warnings) + "</ul>") if a.warnings else ""
+        figs = "".join(
+            f"<figure><img alt='{e(self.captions[k][0])}' src='data:image/png;base64,"
+            f"{base64.b64encode(png).decode()}'><figcaption><b>{e(self.captions[k][0])}.</b> "
+            f"{e(self.captions[k][1])}</figcaption></figure>"
+            for k, png in self.figures.items())
+        risk_rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>"
+                            for r in self.risk_table())
+        foot = (f"Generated by distillaw {e(__version__)} on {e(str(self.info.get('created')))}"
+                + (f" with <code>{e(self.info['command'])}</code>" if self.info.get("command")
+                   else "") + ".")
+        return _HTML.format(
+            title=e(self._title()), verdict=verdict, headline=e(a.headline()),
+            context=e(self._context()), rows=rows, sure=sure, caveats=caveats, figs=figs,
+            risk_rows=risk_rows, method=e(_METHOD), foot=foot)
+
+    # ------------------------------------------------------------------ files
+    def write(self, out_dir: str | os.PathLike) -> dict[str, Path]:
+        """Write every output into ``out_dir`` atomically (temp folder + ``os.replace``)."""
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise DecisionError(f"--out {out} exists and is not a directory")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)       # mkdtemp makes 0700; the report is for sharing
+        try:
+            files = {"report.html": self.html().encode(), "report.md": self.markdown().encode(),
+                     "allocation.json": (json.dumps(self.to_dict(), indent=2) + "\n").encode()}
+            files.update({f"{k}.png": png for k, png in self.figures.items()})
+            for name, data in files.items():
+                (tmp / name).write_bytes(data)
+            if not out.exists():
+                os.replace(tmp, out)          # the whole folder appears at once
+            else:
+                for name in files:
+                    os.replace(tmp / name, out / name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return {name: out / name for name in files}
+
+
+def _pct(x: float, total: float) -> str:
+    p = 100.0 * x / total
+    return "0%" if p == 0 else "<1%" if p < 1 else f"{p:.0f}%"
+
+
+def _flops_words(fm: Mapping) -> str:
+    if fm.get("n_ctx") is None and fm.get("n_vocab") is None:
+        return "F(N) = 2N (6ND training)"
+    return (f"Busbridge F(N) with context {fm.get('n_ctx'):g} and vocabulary "
+            f"{fm.get('n_vocab'):g}")
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return df.to_dict(orient="records")
+
+
+def _clean(o):
+    """JSON-able: NaN/inf -> None, numpy scalars -> Python."""
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, (np.bool_, bool)):
+        return bool(o)
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating, float)):
+        return float(o) if np.isfinite(o) else None
+    if isinstance(o, np.ndarray):
+        return _clean(o.tolist())
+    return o
+
+
+_METHOD = (
+    "Student loss is the distillation scaling law (Busbridge et al. 2025, Eq. 8) evaluated on "
+    "every posterior draw, with the teacher's loss from the supervised law at its size and "
+    "tokens (so no teacher is better than its own irreducible loss). The budget is charged as "
+    "in their Eq. 9 for the scenario; the distillation tokens are what the budget leaves, so "
+    "the budget holds exactly. The teacher's size and training compute are searched by a "
+    "coarse grid and golden-section refinement, scoring every candidate on all draws with the "
+    "risk measure; the supervised alternative trains the student alone on the whole budget. "
+    "Regret compares the chosen allocation with each draw's own optimum. Sizes and tokens "
+    "are bounded to [1e6, 1e17] as in the paper.")
+
+_HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+ body {{ font-family: -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif;
+        color: #1f2937; background: #f8fafc; margin: 0; line-height: 1.5; }}
+ main {{ max-width: 980px; margin: 0 auto; padding: 28px 28px 48px; background: #fff;
+        box-shadow: 0 0 0 1px #e5e7eb; min-height: 100vh; }}
+ h1 {{ font-size: 1.55em; margin: 0 0 6px; }}
+ h2 {{ font-size: 1.15em; margin: 30px 0 10px; border-bottom: 1px solid #e5e7eb;
+      padding-bottom: 4px; }}
+ .context {{ color: #4b5563; font-size: 0.92em; margin: 4px 0 18px; }}
+ .verdict {{ border-left: 6px solid; padding: 14px 18px; border-radius: 6px;
+            font-size: 1.12em; font-weight: 600; margin: 16px 0; }}
+ .verdict.distil {{ border-color: #1f6f8b; background: #e8f3f7; }}
+ .verdict.supervised {{ border-color: #e07b39; background: #fdf0e7; }}
+ table {{ border-collapse: collapse; width: 100%; font-size: 0.93em; }}
+ th, td {{ text-align: left; padding: 7px 10px; border-bottom: 1px solid #eef0f3;
+          vertical-align: top; }}
+ thead th {{ background: #f3f4f6; font-weight: 600; }}
+ tbody th {{ color: #374151; font-weight: 600; width: 23%; }}
+ ul {{ padding-left: 22px; }} li {{ margin: 4px 0; }}
+ ul.warn li {{ color: #92400e; }}
+ figure {{ margin: 22px 0; }}
+ figure img {{ width: 100%; height: auto; border: 1px solid #eef0f3; border-radius: 4px; }}
+ figcaption {{ color: #4b5563; font-size: 0.9em; margin-top: 4px; }}
+ .method {{ color: #4b5563; font-size: 0.9em; }}
+ footer {{ color: #6b7280; font-size: 0.85em; margin-top: 30px; }}
+ code {{ background: #f3f4f6; padding: 1px 4px; border-radius: 3px; }}
+</style></head>
+<body><main>
+<h1>{title}</h1>
+<div class="verdict {verdict}">{headline}</div>
+<p class="context">{context}</p>
+<h2>What to do</h2>
+<table><thead><tr><th></th><th>distil (chosen)</th><th>supervised alternative</th></tr></thead>
+<tbody>{rows}</tbody></table>
+<h2>How sure we are</h2>
+<ul>{sure}</ul>
+{caveats}
+<h2>Figures</h2>
+{figs}
+<h2>Allocation under each risk measure</h2>
+<table><thead><tr><th>risk</th><th>meaning</th><th>N_T</th><th>D_T</th><th>D_S</th>
+<th>student loss</th><th>P(beats sup.)</th></tr></thead><tbody>{risk_rows}</tbody></table>
+<h2>Method</h2>
+<p class="method">{method}</p>
+<footer>{foot}</footer>
+</main></body></html>
+"""
+
+
+# ============================================================================ build
+def check_request(posterior, *, budget, student=None, scenario="best-case", risk="mean") -> None:
+    """Validate a report request before any work (raises DistillawError subclasses)."""
+    try:
+        C = float(budget)
+    except (TypeError, ValueError):
+        raise DecisionError(f"budget must be a number of FLOPs, got {budget!r}") from None
+    if not (np.isfinite(C) and C > 0):
+        raise DecisionError(f"budget must be a positive number of FLOPs, got {budget!r}")
+    if scenario not in SCENARIOS:
+        raise DecisionError(f"unknown compute scenario {scenario!r}; choose one of "
+                            f"{', '.join(SCENARIOS)}")
+    parse_risk(risk)
+    if student is not None and not (np.isfinite(float(student)) and float(student) > 0):
+        raise DecisionError(f"student size must be a positive number of parameters, "
+                            f"got {student!r}")
+    law = getattr(posterior, "law", None)
+    if law != "distillation":
+        raise PosteriorError(f"the allocation report needs a distillation posterior, got a "
+                             f"{law or type(posterior).__name__} one")
+
+
+def build_report(posterior, *, budget: float, student: float | None = None,
+                 scenario: str = "best-case", risk: str = "mean",
+                 flops_model: FlopsModel = DEFAULT_FLOPS, supervised=None,
+                 group: str | None = None, max_draws: int | None = 4000, seed: int = 0,
+                 compare: Sequence[str] = STANDARD, sweep: Sequence[float] | None = None,
+                 sweep_draws: int = 500, progress: Callable[[str], None] | None = None,
+                 info: Mapping | None = None) -> Report:
+    """Compute everything the report shows (no files written; see :meth:`Report.write`).
+
+    ``sweep`` lists the budgets of the crossover figure (default: 13 budgets from
+    budget/1e3, or the budget that gives a fixed student one token per parameter if that
+    is larger, to budget x 1e3); ``sweep_draws`` thins the draws used there. ``progress``
+    receives one line per step (the CLI prints them on stderr).
+    """
+    check_request(posterior, budget=budget, student=student, scenario=scenario, risk=risk)
+    say = progress or (lambda msg: None)
+    common = dict(student=student, scenario=scenario, flops_model=flops_model,
+                  supervised=supervised, group=group, seed=seed)
+    t0 = time.perf_counter()
+    n = min(posterior.n_draws, max_draws or posterior.n_draws)
+    say(f"[1/4] allocation under {parse_risk(risk).spec} on {n} draws (with each draw's own "
+        f"optimum and the frontiers)...")
+    main = allocate(posterior, budget, risk=risk, max_draws=max_draws, **common)
+    say(f"      done in {time.perf_counter() - t0:.1f} s")
+    t1 = time.perf_counter()
+    names = [parse_risk(r).spec for r in compare]
+    say(f"[2/4] the same under {len(names)} risk measures...")
+    risks = {}
+    for r in dict.fromkeys(names + [main.risk]):
+        risks[r] = main if r == main.risk else allocate(
+            posterior, budget, risk=r, max_draws=max_draws, regret=False, frontier=False,
+            **common)
+    say(f"      done in {time.perf_counter() - t1:.1f} s")
+    t2 = time.perf_counter()
+    if sweep is not None:
+        budgets = np.asarray(sweep, float)
+    else:
+        # budget/1e3 .. budget x 1e3, but not below the budget at which a fixed student would
+        # see a single token per parameter (the laws say little about less).
+        lo = float(budget) / 1e3
+        if student is not None:
+            lo = max(lo, float(3.0 * flops_model.forward(student) * student))
+        budgets = np.exp(np.linspace(np.log(min(lo, float(budget))), np.log(float(budget) * 1e3),
+                                     13))
+    say(f"[3/4] distillation vs supervised over {len(budgets)} budgets...")
+    sw = crossover(posterior, budgets, risk=risk, max_draws=sweep_draws, skip_infeasible=True,
+                   **common)
+    say(f"      done in {time.perf_counter() - t2:.1f} s")
+    say("[4/4] figures...")
+    figures, captions = _figures(main, risks, sw)
+    meta = {"law": posterior.law, "posterior_name": getattr(posterior, "name", None),
+            "data_hash": getattr(posterior, "data_hash", None),
+            "posterior_draws": posterior.n_draws,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seconds": round(time.perf_counter() - t0, 2), **dict(info or {})}
+    return Report(allocation=main, risks=risks, sweep=sw, figures=figures, captions=captions,
+                  info=meta)
+
+
+def _figures(main: Allocation, risks: dict, sweep: pd.DataFrame):
+    from . import plots  # matplotlib only when drawing
+
+    ci = int(round(100 * main.ci))
+    figs, caps = {}, {}
+
+    def add(name, fig, title, text):
+        figs[name] = plots.to_png(fig)
+        caps[name] = (title, text)
+
+    add("teacher_frontier", plots.plot_teacher_frontier(main),
+        "Student loss vs teacher size",
+        f"Median and {ci}% band of the student loss at this budget for each teacher size "
+        f"({main.frontier_teacher.attrs.get('teacher_tokens')}). The star is the chosen teacher "
+        "(the capacity-gap optimum under the risk measure); the dotted line is Zhang et al.'s "
+        "2.5x rule; orange is the supervised alternative at the same compute.")
+    add("token_frontier", plots.plot_token_frontier(main),
+        "Student loss vs distillation tokens",
+        "For each number of distillation tokens the teacher gets what the student leaves of "
+        "the budget (as the scenario charges it) and is re-optimised. The star is the choice.")
+    add("loss_distributions", plots.plot_loss_distributions(main),
+        "Distilled vs supervised loss at the budget",
+        "Posterior distribution of the student loss under the chosen allocation and under "
+        "supervised training at the same compute (left), and of their paired difference "
+        "(right; blue = distillation better).")
+    add("risk_comparison", plots.plot_risk_comparison(risks, highlight=main.risk),
+        "Allocation under each risk measure",
+        "Teacher size, teacher tokens and distillation tokens chosen by each risk measure, "
+        f"and the student loss there ({ci}% interval). The measure used for the "
+        "recommendation is in red.")
+    add("crossover", plots.plot_crossover(sweep, budget=main.budget),
+        "Distillation vs supervised across budgets",
+        f"Student loss (median, {ci}% band) of the best distillation allocation and of "
+        "supervised training at each budget; the bottom panel is P(distillation beats "
+        "supervised). The vertical line is your budget; the dotted line the crossover.")
+    return figs, caps
+
+
+def write_report(posterior, out_dir: str | os.PathLike, **kw) -> Report:
+    """:func:`build_report` then :meth:`Report.write` into ``out_dir``; returns the report."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DecisionError(f"output {out} exists and is not a directory")
+    rep = build_report(posterior, **kw)
+    rep.write(out)
+    return rep
