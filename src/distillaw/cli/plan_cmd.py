@@ -1,1 +1,118 @@
-"""Placeholder: commands land here with their issue."""
+"""``distillaw plan``: choose the next runs from a pool, write a plan the runner executes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ._app import app
+from ._common import CLIError, emit_json, info
+
+_TARGET_HELP = ("allocation (student loss at the allocation distillaw would choose for "
+                "--alloc-budget), teacher (optimal teacher size for --student), or a CSV of "
+                "target points (run table, digitised Busbridge table, or columns N, D[, N_T, "
+                "D_T | L_T]).")
+
+
+@app.command("plan")
+def plan_command(
+    model_dir: Path = typer.Argument(..., help="saved posterior (distillaw fit --out DIR)."),
+    pool: Path | None = typer.Option(None, "--pool", help="CSV of candidate runs (run-table "
+                                     "schema, L empty)."),
+    ranges: str | None = typer.Option(None, "--ranges", help="candidate grid, e.g. "
+                                      "'N=1e8:1e10:5; M=10,20,40' or 'N=1e8:1e9:4; M=20; "
+                                      "N_T=3e8:1e10:5; M_T=20' (lo:hi:n is log-spaced)."),
+    target: str = typer.Option("allocation", "--target", help=_TARGET_HELP),
+    k: int = typer.Option(..., "--k", help="maximum number of runs in the plan (> 0)."),
+    budget: float = typer.Option(..., "--budget", help="FLOPs the plan may spend in total, "
+                                 "new teachers' pretraining included (> 0)."),
+    out: Path = typer.Option(..., "--out", help="plan CSV to write (atomically)."),
+    seed: int = typer.Option(0, "--seed", help="seed: draw subset, fantasy outcomes, random "
+                             "baseline."),
+    method: str = typer.Option("active", "--method", help="active | random | log-grid | "
+                               "d-optimal."),
+    criterion: str = typer.Option("auto", "--criterion", help="gain estimator: auto "
+                                  "(re-weighted draws while they suffice, else Gaussian) | "
+                                  "importance | linear."),
+    student: float | None = typer.Option(None, "--student", help="student size N_S (needed "
+                                         "by --target teacher; fixes N_S for allocation)."),
+    student_tokens: float | None = typer.Option(None, "--student-tokens", help="D_S for "
+                                                "--target teacher (default 20 N_S)."),
+    alloc_budget: float | None = typer.Option(None, "--alloc-budget", help="final training "
+                                              "budget in FLOPs for --target allocation."),
+    scenario: str = typer.Option("best-case", "--scenario", help="compute scenario of the "
+                                 "allocation: best-case | teacher-inference | "
+                                 "teacher-pretraining | teacher-pretraining+inference."),
+    risk: str = typer.Option("mean", "--risk", help="risk measure of the allocation: mean | "
+                             "quantile:Q | cvar:A | mean-sd:L."),
+    group: str | None = typer.Option(None, "--group", help="group of a hierarchical "
+                                     "posterior (target, and pool rows without a group)."),
+    draws: int = typer.Option(1000, "--draws", help="posterior draws used."),
+    fantasies: int = typer.Option(64, "--fantasies", help="fantasy scenarios (importance "
+                                  "criterion)."),
+    cost: str = typer.Option("flops", "--cost", help="FLOPs model: flops (Busbridge F(N) "
+                             "with context/vocabulary) | 6nd."),
+    n_ctx: int | None = typer.Option(None, "--n-ctx", help="context length of the FLOPs "
+                                     "model (default 4096; the runner's own is smaller)."),
+    n_vocab: int | None = typer.Option(None, "--n-vocab", help="vocabulary of the FLOPs "
+                                       "model (default 32768)."),
+    existing: Path | None = typer.Option(None, "--existing", help="finished runs (run table); "
+                                         "log-grid fills the gaps around them."),
+    json_out: bool = typer.Option(False, "--json", help="print the plan as JSON on stdout."),
+) -> None:
+    """Plan the next runs: most expected uncertainty reduction of the target per FLOP.
+
+    Writes OUT in the run-table schema (L empty) with predicted loss, expected gain and
+    cost per run; `distillaw run OUT` executes it. Example: distillaw plan models/chin
+    --ranges 'N=1e8:1e10:5; M=10,20,40' --target allocation --alloc-budget 1e23 --k 4
+    --budget 1e20 --out plan.csv
+    """
+    from ..data import read_runs
+    from ..planning import candidate_grid, parse_ranges, plan
+    from ..posterior import Posterior
+
+    if (pool is None) == (ranges is None):
+        raise CLIError("give exactly one of --pool FILE.csv or --ranges SPEC")
+    if k <= 0:
+        raise CLIError(f"--k must be > 0, got {k}")
+    if not budget > 0:
+        raise CLIError(f"--budget must be > 0 FLOPs, got {budget:g}")
+    if out.suffix.lower() != ".csv":
+        raise CLIError(f"--out {out}: the plan is written as a .csv file")
+    if out.exists() and out.is_dir():
+        raise CLIError(f"--out {out} is a directory")
+    if target not in ("allocation", "teacher") and not target.lower().endswith(
+            (".csv", ".parquet", ".pq")):
+        raise CLIError(f"unknown --target {target!r}; use allocation, teacher or a CSV file")
+    if cost not in ("flops", "6nd"):
+        raise CLIError(f"unknown --cost {cost!r}; use flops or 6nd")
+    cost_model = cost
+    if n_ctx is not None or n_vocab is not None:
+        if cost != "flops":
+            raise CLIError("--n-ctx/--n-vocab apply to --cost flops only")
+        if (n_ctx is not None and n_ctx <= 0) or (n_vocab is not None and n_vocab <= 0):
+            raise CLIError("--n-ctx and --n-vocab must be > 0")
+        from ..laws.compute import FlopsModel
+
+        cost_model = FlopsModel(n_ctx=4096 if n_ctx is None else n_ctx,
+                                n_vocab=32768 if n_vocab is None else n_vocab)
+    post = Posterior.load(model_dir)
+    if ranges is not None:
+        candidates = candidate_grid(**parse_ranges(ranges))
+    else:
+        candidates = pool
+    runs = read_runs(existing) if existing is not None else None
+    result = plan(post, candidates, target=target, k=k, budget=budget, cost=cost_model, seed=seed,
+                  method=method, criterion=criterion, group=group, student=student,
+                  student_tokens=student_tokens, alloc_budget=alloc_budget, scenario=scenario,
+                  risk=risk, draws=draws, n_fantasies=fantasies, existing=runs)
+    result.to_csv(out)
+    warning = result.info.get("warning")
+    if warning:
+        info(f"warning: {warning}")
+    if json_out:
+        emit_json({**result.to_dict(), "out": str(out)})
+        return
+    info(result.summary())
+    info(f"wrote {len(result)} run(s) to {out}")

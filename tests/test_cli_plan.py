@@ -1,0 +1,93 @@
+"""``distillaw plan``: happy paths and one-line errors with exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from distillaw.cli import main
+from distillaw.data import read_runs
+from distillaw.posterior import Posterior
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    S = 120
+    post = Posterior.from_params("supervised", {
+        "E": 1.69 * np.exp(rng.normal(0, 0.04, S)), "A": 406.4 * np.exp(rng.normal(0, 0.1, S)),
+        "B": 410.7 * np.exp(rng.normal(0, 0.1, S)), "alpha": 0.34 + rng.normal(0, 0.01, S),
+        "beta": 0.28 + rng.normal(0, 0.01, S), "sigma": np.full(S, 0.01)})
+    return post.save(tmp_path_factory.mktemp("model") / "chin")
+
+
+def test_plan_ranges_happy_path_json(model_dir, tmp_path, capsys):
+    out = tmp_path / "plan.csv"
+    rc = main(["plan", str(model_dir), "--ranges", "N=1e7:1e9:4; M=10,40", "--target",
+               "allocation", "--alloc-budget", "1e22", "--k", "3", "--budget", "1e20",
+               "--out", str(out), "--json", "--draws", "100", "--fantasies", "16"])
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    plan = read_runs(out, require_loss=False)
+    assert 1 <= len(plan) <= 3 and doc["n_runs"] == len(plan)
+    assert doc["total_cost"] <= 1e20
+    assert plan["L"].isna().all()
+    assert (pd.to_numeric(plan["expected_gain"]) > 0).all()  # extra columns come back as text
+
+
+def test_plan_pool_and_points_target(model_dir, tmp_path, capsys):
+    pool = tmp_path / "pool.csv"
+    pool.write_text("run_id,kind,N,D\na,supervised,1e8,2e9\nb,supervised,3e8,6e9\n"
+                    "c,supervised,1e7,2e8\n")
+    pts = tmp_path / "target.csv"
+    pts.write_text("N,D\n1e10,2e11\n")
+    out = tmp_path / "plan.csv"
+    rc = main(["plan", str(model_dir), "--pool", str(pool), "--target", str(pts), "--k", "2",
+               "--budget", "1e21", "--out", str(out), "--method", "log-grid", "--draws", "50"])
+    assert rc == 0
+    assert len(read_runs(out, require_loss=False)) == 2
+    assert "wrote 2 run(s)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--k", "0"], "--k must be > 0"),
+    (["--budget", "-5"], "--budget must be > 0"),
+    (["--target", "elsewhere"], "unknown --target"),
+    (["--ranges", "N=1e7:x:3; M=20"], "--ranges"),
+    (["--method", "psychic"], "unknown method"),
+    (["--target", "teacher"], "distillation posterior"),
+    (["--cost", "magic"], "unknown --cost"),
+    (["--n-vocab", "0"], "--n-ctx and --n-vocab must be > 0"),
+    (["--no-such-option"], "No such option"),
+])
+def test_plan_bad_input_one_line_exit_2(model_dir, tmp_path, capsys, args, msg):
+    out = tmp_path / "plan.csv"
+    base = {"--ranges": "N=1e7:1e9:3; M=20", "--target": "allocation", "--k": "2",
+            "--budget": "1e20", "--alloc-budget": "1e22", "--draws": "30"}
+    opts = {**base, **dict(zip(args[::2], args[1::2], strict=False))}
+    opts = [x for kv in opts.items() for x in kv] + (args if len(args) == 1 else [])
+    rc = main(["plan", str(model_dir), *opts, "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and msg in err
+    assert not out.exists()
+
+
+def test_plan_missing_model_dir_and_pool_errors(model_dir, tmp_path, capsys):
+    out = tmp_path / "plan.csv"
+    common = ["--k", "1", "--budget", "1e20", "--alloc-budget", "1e22", "--out", str(out)]
+    assert main(["plan", str(tmp_path / "nope"), "--ranges", "N=1e8; M=20", *common]) == 2
+    assert "no such model directory" in capsys.readouterr().err
+    pool = tmp_path / "pool.csv"
+    pool.write_text("run_id,kind,N,D\na,supervised,1e8,2e9\nb,supervised,-3,6e9\n")
+    assert main(["plan", str(model_dir), "--pool", str(pool), *common]) == 2
+    err = capsys.readouterr().err
+    assert "pool.csv" in err and "row 2" in err and "'N'" in err
+    assert main(["plan", str(model_dir), "--pool", str(tmp_path / "missing.csv"), *common]) == 2
+    assert "file not found" in capsys.readouterr().err
+    assert main(["plan", str(model_dir), *common]) == 2
+    assert "exactly one of --pool" in capsys.readouterr().err
+    assert not out.exists()

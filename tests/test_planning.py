@@ -1,0 +1,307 @@
+"""Planner: criterion against the conjugate formula, selection, budget, determinism, IO."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from distillaw.data import read_runs
+from distillaw.errors import PlanningError, RunTableError
+from distillaw.laws.compute import FlopsModel
+from distillaw.planning import (
+    METHODS,
+    Target,
+    candidate_grid,
+    expected_variance_reduction,
+    parse_ranges,
+    plan,
+    pool_costs,
+)
+from distillaw.posterior import Posterior
+from distillaw.published import published
+
+CHIN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+
+
+def chinchilla_posterior(S=300, seed=0, sd=0.05, sigma=0.01, nu=None):
+    """Draws around Chinchilla's fit, with enough spread that runs are informative."""
+    rng = np.random.default_rng(seed)
+    p = {"E": CHIN["E"] * np.exp(rng.normal(0, sd, S)),
+         "A": CHIN["A"] * np.exp(rng.normal(0, 3 * sd, S)),
+         "B": CHIN["B"] * np.exp(rng.normal(0, 3 * sd, S)),
+         "alpha": CHIN["alpha"] * np.exp(rng.normal(0, sd / 2, S)),
+         "beta": CHIN["beta"] * np.exp(rng.normal(0, sd / 2, S)),
+         "sigma": np.full(S, sigma)}
+    if nu is not None:
+        p["nu"] = np.full(S, nu)
+    return Posterior.from_params("supervised", p)
+
+
+def distillation_posterior(S=200, seed=0, sd=0.02):
+    rng = np.random.default_rng(seed)
+    point = published("busbridge2025").point()
+    p = {k: v * np.exp(rng.normal(0, sd, S)) for k, v in point.items()}
+    p["c1"] = np.full(S, point["c1"])  # keep the sharp break where the paper put it
+    p["sigma"] = np.full(S, 0.01)
+    return Posterior.from_params("distillation", p)
+
+
+# ----------------------------------------------------------------------------- criterion
+def test_importance_estimate_matches_conjugate_linear_gaussian():
+    """Linear-Gaussian toy: E[Var(T|y)] is known in closed form; re-weighting draws agrees."""
+    rng = np.random.default_rng(3)
+    S = 4000
+    L = np.array([[1.0, 0, 0], [0.5, 1, 0], [0.2, -0.3, 0.7]])
+    Sig = L @ L.T
+    theta = rng.standard_normal((S, 3)) @ L.T
+    H = np.array([[1.0, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1], [0.3, 0.3, 0.3]])
+    a = np.array([1.0, 0.5, -0.2])
+    sigma = 0.5
+
+    def post_var(rows):
+        if not rows:
+            return a @ Sig @ a
+        Hb = H[list(rows)]
+        K = Hb @ Sig @ Hb.T + sigma**2 * np.eye(len(rows))
+        return a @ Sig @ a - (a @ Sig @ Hb.T) @ np.linalg.solve(K, Hb @ Sig @ a)
+
+    for batch in [(), (0,), (0, 3)]:
+        est = expected_variance_reduction(theta @ H.T, theta @ a, sigma, batch=batch,
+                                          n_fantasies=512, seed=1)
+        for c in range(len(H)):
+            if c in batch:
+                continue
+            exact = post_var(list(batch)) - post_var(list(batch) + [c])
+            assert est[c] == pytest.approx(exact, abs=0.02 + 0.08 * exact), (batch, c)
+
+
+def test_uninformative_candidate_has_no_gain_and_student_t_works():
+    rng = np.random.default_rng(0)
+    th = rng.standard_normal(1000)
+    g = expected_variance_reduction(np.c_[th, np.zeros_like(th)], th, 0.3, nu=4.0,
+                                    n_fantasies=128)
+    assert g[0] > 0.5 and abs(g[1]) < 1e-12
+
+
+# ----------------------------------------------------------------------------- selection
+def test_dominant_affordable_candidate_is_picked_first():
+    """Draws differ only in the data exponent, arranged so every draw predicts the same loss
+    at D_far: runs there tell nothing. The run at the target point is informative and
+    affordable; an equally informative big run is over budget."""
+    S = 300
+    rng = np.random.default_rng(1)
+    beta = 0.28 + rng.normal(0, 0.02, S)
+    D_far = 1e8
+    B = 410.7 * D_far ** (beta - 0.28)  # B / D_far^beta is the same for every draw
+    post = Posterior.from_params("supervised", {**CHIN, "beta": beta, "B": B,
+                                                "sigma": np.full(S, 0.005)})
+    N0, D0 = 3e8, 6e9
+    pool = pd.DataFrame({"run_id": ["far-small", "far-big", "target", "too-big"],
+                         "kind": "supervised", "N": [1e7, 1e9, N0, 1e10],
+                         "D": [D_far, D_far, D0, 2e11], "L": np.nan})
+    costs = pool_costs(pool.assign(group="default", N_T=np.nan, D_T=np.nan, L_T=np.nan,
+                                   teacher_id=pd.NA))["run"]
+    budget = costs[2] * 1.5  # the target-point run fits; the big one does not
+    assert costs[3] > budget
+    target = pd.DataFrame({"N": [N0], "D": [D0]})
+    for criterion in ("importance", "linear"):
+        p = plan(post, pool, target=target, k=2, budget=budget, criterion=criterion, draws=S)
+        assert p.runs["N"].iloc[0] == N0 and p.runs["D"].iloc[0] == D0
+        assert p.runs["expected_gain"].iloc[0] > 0
+        # nothing else is worth anything: far runs carry no information
+        assert len(p.runs) == 1 or p.runs["expected_gain"].iloc[1] < 1e-3 * p.runs[
+            "expected_gain"].iloc[0]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_budget_never_exceeded_and_no_duplicates(method):
+    post = chinchilla_posterior(S=200)
+    pool = candidate_grid(N=np.geomspace(1e7, 3e9, 7), M=[5, 20, 80])
+    pool = pd.concat([pool, pool.assign(run_id=pool["run_id"] + "-dup")], ignore_index=True)
+    costs = pool_costs(pool)["run"]
+    for budget in (costs.min() * 0.5, costs.min() * 3, np.median(costs) * 2, costs.sum() * 2):
+        p = plan(post, pool, target="allocation", alloc_budget=1e23, k=25, budget=budget,
+                 method=method, draws=200, n_fantasies=32)
+        assert p.total_cost <= budget
+        assert p.runs["cost"].sum() == pytest.approx(p.total_cost)
+        cfg = list(zip(p.runs["N"], p.runs["D"], strict=True))
+        assert len(cfg) == len(set(cfg))
+        assert len(p.runs) <= 25
+        if budget < costs.min():
+            assert len(p.runs) == 0
+
+
+def test_shared_new_teacher_paid_once():
+    post = distillation_posterior()
+    fm = FlopsModel.plain()
+    pool = candidate_grid(N=[1e8, 2e8], M=[20], N_T=[1e9], M_T=[20])
+    c = pool_costs(pool, fm)
+    both = c["run"].sum() + c["teacher"][0]  # one teacher for both students
+    p = plan(post, pool, target="teacher", student=1.5e8, k=2, budget=both * 1.0001,
+             cost=fm, method="random", seed=3)
+    assert len(p.runs) == 2
+    assert p.total_cost == pytest.approx(both)
+    assert p.runs["teacher_id"].nunique() == 1
+    first = p.runs.iloc[0]
+    assert first["cost"] == pytest.approx(first["flops"] + c["teacher"][0])
+    assert p.runs.iloc[1]["cost"] == pytest.approx(p.runs.iloc[1]["flops"])
+    # with only the first run's full price affordable, the second cannot be added
+    p1 = plan(post, pool, target="teacher", student=1.5e8, k=2,
+              budget=c["run"].max() + c["teacher"][0], cost=fm, method="random", seed=3)
+    assert len(p1.runs) == 1
+
+
+def test_active_distillation_plan_with_teacher_target():
+    post = distillation_posterior(S=150)
+    pool = candidate_grid(N=[1e8, 3e8], M=[20, 80], N_T=[3e8, 1e9, 3e9], M_T=[20],
+                          kind="both")
+    p = plan(post, pool, target="teacher", student=3e8, k=3, budget=1e21, draws=150,
+             n_fantasies=32)
+    assert 1 <= len(p.runs) <= 3
+    assert p.target["kind"] == "teacher"
+    dist = p.runs[p.runs["kind"] == "distillation"]
+    assert dist["N_T"].notna().all() and dist["teacher_id"].notna().all()
+    assert (p.runs["predicted_lower"] <= p.runs["predicted_median"]).all()
+    assert (p.runs["predicted_median"] <= p.runs["predicted_upper"]).all()
+
+
+def test_same_seed_same_plan_and_roundtrip(tmp_path):
+    post = chinchilla_posterior(S=200, nu=5.0)
+    pool = candidate_grid(N=np.geomspace(1e7, 1e9, 5), M=[10, 40])
+    kw = dict(target="allocation", alloc_budget=1e22, k=3, budget=5e19, draws=150,
+              n_fantasies=32)
+    for method in METHODS:
+        a = plan(post, pool, seed=7, method=method, **kw)
+        b = plan(post, pool, seed=7, method=method, **kw)
+        pd.testing.assert_frame_equal(a.runs, b.runs)
+    path = a.to_csv(tmp_path / "plan.csv")
+    back = read_runs(path, require_loss=False)
+    assert list(back["run_id"]) == list(a.runs["run_id"])
+    assert back["L"].isna().all()
+    for col in ("predicted_median", "expected_gain", "cost", "flops", "N", "D"):
+        np.testing.assert_allclose(pd.to_numeric(back[col]).to_numpy(float),
+                                   a.runs[col].to_numpy(float), rtol=1e-12)
+    assert set(a.to_dict()) >= {"method", "runs", "target", "total_cost"}
+
+
+def test_log_grid_spreads_out():
+    post = chinchilla_posterior(S=50)
+    pool = candidate_grid(N=np.geomspace(1e7, 1e9, 5), M=[5, 20, 80])
+    p = plan(post, pool, target="allocation", alloc_budget=1e22, k=3, budget=1e30,
+             method="log-grid", draws=50, n_fantasies=8)
+    first, second = p.runs.iloc[0], p.runs.iloc[1]
+    assert first["N"] == 1e7 and first["D"] == 5e7  # cheapest first
+    assert second["N"] == pytest.approx(1e9) and second["D"] == pytest.approx(8e10)
+
+
+def test_target_object_and_points_target():
+    post = chinchilla_posterior(S=100)
+    pool = candidate_grid(N=[1e8, 1e9], M=[20])
+    pts = pd.DataFrame({"N": [1e10, 3e10], "D": [2e11, 6e11]})
+    p = plan(post, pool, target=pts, k=1, budget=1e25, draws=100, n_fantasies=16)
+    assert p.target["n_points"] == 2
+    bad = Target("points", np.zeros((3, 1)), "wrong length")
+    with pytest.raises(PlanningError, match="line up"):
+        plan(post, pool, target=bad, k=1, budget=1e25, draws=100)
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_bad_inputs_raise_typed_errors(tmp_path):
+    post = chinchilla_posterior(S=20)
+    pool = candidate_grid(N=[1e8], M=[20])
+    kw = dict(target="allocation", alloc_budget=1e22, draws=20)
+    with pytest.raises(PlanningError, match="k must be"):
+        plan(post, pool, k=0, budget=1e20, **kw)
+    with pytest.raises(PlanningError, match="budget"):
+        plan(post, pool, k=1, budget=-1.0, **kw)
+    with pytest.raises(PlanningError, match="unknown method"):
+        plan(post, pool, k=1, budget=1e20, method="magic", **kw)
+    with pytest.raises(PlanningError, match="alloc_budget"):
+        plan(post, pool, k=1, budget=1e20, target="allocation")
+    with pytest.raises(PlanningError, match="unknown target"):
+        plan(post, pool, k=1, budget=1e20, target="nonsense")
+    with pytest.raises(PlanningError, match="distillation posterior"):
+        plan(post, pool, k=1, budget=1e20, target="teacher", student=1e8)
+    dist_pool = candidate_grid(N=[1e8], M=[20], N_T=[1e9], M_T=[20])
+    with pytest.raises(PlanningError, match="supervised law"):
+        plan(post, dist_pool, k=1, budget=1e20, **kw)
+    no_noise = Posterior.from_params("supervised", CHIN)
+    with pytest.raises(PlanningError, match="sigma"):
+        plan(no_noise, pool, k=1, budget=1e20, **kw)
+    f = tmp_path / "pool.csv"
+    f.write_text("run_id,kind,N,D,L\na,supervised,1e8,2e9,\nb,supervised,1e8,x,\n")
+    with pytest.raises(RunTableError) as e:
+        plan(post, f, k=1, budget=1e20, **kw)
+    assert "pool.csv" in str(e.value) and "row 2" in str(e.value) and "'D'" in str(e.value)
+    f.write_text("run_id,kind,N,D,L\na,supervised,1e8,2e9,3.1\n")
+    with pytest.raises(RunTableError, match="L must be empty"):
+        plan(post, f, k=1, budget=1e20, **kw)
+
+
+def test_parse_ranges():
+    kw = parse_ranges("N=1e8:1e10:3; M=20,80 N_T=1e9 M_T=20; teacher_ratio=1:50; kind=both")
+    assert kw["N"] == pytest.approx([1e8, 1e9, 1e10])
+    assert kw["teacher_ratio"] == (1.0, 50.0) and kw["kind"] == "both"
+    pool = candidate_grid(**kw)
+    assert set(pool["kind"]) == {"supervised", "distillation"}
+    for bad, msg in [("", "empty"), ("M=20", "N .* required"), ("N=1e8:1e7:3; M=1", "lo <= hi"),
+                     ("N=abc; M=1", "not a number"), ("Q=1", "unknown key"),
+                     ("N=1e8 N=1e9 M=1", "twice"), ("N=1e8", "exactly one of D")]:
+        with pytest.raises(PlanningError, match=msg):
+            candidate_grid(**parse_ranges(bad))
+
+
+def test_allocation_target_uses_decision_allocate():
+    from distillaw.decision import allocate
+
+    post = distillation_posterior(S=80)
+    pool = candidate_grid(N=[1e8, 3e8], M=[20], N_T=[3e8, 1e9], M_T=[20], kind="both")
+    p = plan(post, pool, target="allocation", alloc_budget=1e22, student=3e8,
+             scenario="teacher-inference", k=2, budget=1e21, draws=80, n_fantasies=16)
+    a = allocate(post, 1e22, student=3e8, scenario="teacher-inference", regret=False,
+                 frontier=False, max_draws=80)
+    assert p.target["kind"] == "allocation"
+    assert f"N_T={a.N_T:.3g}" in p.target["description"]
+    q = plan(post, pool, target=a, k=2, budget=1e21, draws=80, n_fantasies=16)
+    assert q.target["description"] == p.target["description"]
+    pd.testing.assert_frame_equal(p.runs, q.runs)
+
+
+def test_auto_criterion_falls_back_to_linear_when_weights_degenerate():
+    # A posterior as wide as a prior and a precise measurement: one run collapses the weights.
+    post = chinchilla_posterior(S=200, sd=0.3, sigma=0.002)
+    pool = candidate_grid(N=np.geomspace(1e7, 1e9, 4), M=[20])
+    kw = dict(target="allocation", alloc_budget=1e22, k=3, budget=1e30, draws=200,
+              n_fantasies=32)
+    auto = plan(post, pool, **kw)
+    assert "linear" in auto.info["criterion_per_run"]
+    assert all(("(linear)" in r) == (m == "linear") for r, m in
+               zip(auto.runs["reason"], auto.info["criterion_per_run"], strict=True))
+    forced = plan(post, pool, criterion="importance", **kw)
+    assert set(forced.info["criterion_per_run"]) == {"importance"}
+    assert "degenerate" in forced.info["warning"]
+
+
+def test_hierarchical_posterior_groups():
+    from distillaw._compat import import_arviz
+
+    az = import_arviz()
+    rng = np.random.default_rng(2)
+    S = 60
+    post_vars = {k: np.full((1, S), v) for k, v in CHIN.items() if k != "E"}
+    post_vars["E"] = np.stack([1.6 + 0.05 * rng.standard_normal(S),
+                               1.9 + 0.05 * rng.standard_normal(S)], axis=-1)[None]
+    post_vars["sigma"] = np.full((1, S), 0.01)
+    idata = az.from_dict(posterior=post_vars, dims={"E": ["group"]},
+                         coords={"group": ["g1", "g2"]})
+    post = Posterior(idata, {"law": "supervised", "form": "chinchilla"})
+    pool = candidate_grid(N=[1e8, 3e8], M=[20])
+    pts = pd.DataFrame({"N": [1e10], "D": [2e11]})
+    with pytest.raises(PlanningError, match="pass group="):
+        plan(post, pool, target=pts, k=1, budget=1e30, draws=S)
+    p = plan(post, pool, target=pts, k=2, budget=1e30, draws=S, group="g2", n_fantasies=16)
+    assert set(p.runs["group"]) == {"g2"}
+    assert p.runs["predicted_median"].min() > 1.9  # g2's floor, not g1's
+    with pytest.raises(PlanningError, match="not in the posterior"):
+        plan(post, pool.assign(group="g3"), target=pts, k=1, budget=1e30, draws=S, group="g1")
