@@ -35,6 +35,11 @@ _LAZY = {
     "fit": "distillaw.fit",
     "ModelSpec": "distillaw.models",
     "allocate": "distillaw.decision",
+    "compare_risks": "distillaw.decision",
+    "crossover": "distillaw.decision",
+    "build_report": "distillaw.report",
+    "write_report": "distillaw.report",
+    "candidate_grid": "distillaw.planning",
     "plan": "distillaw.planning",
     "simulate": "distillaw.simulate",
 }

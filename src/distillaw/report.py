@@ -397,7 +397,7 @@ def build_report(posterior, *, budget: float, student: float | None = None,
                  scenario: str = "best-case", risk: str = "mean",
                  flops_model: FlopsModel = DEFAULT_FLOPS, supervised=None,
                  group: str | None = None, max_draws: int | None = 4000, seed: int = 0,
-                 compare: Sequence[str] = STANDARD, sweep: Sequence[float] | None = None,
+                 bounds: Mapping | None = None, compare: Sequence[str] = STANDARD, sweep: Sequence[float] | None = None,
                  sweep_draws: int = 500, progress: Callable[[str], None] | None = None,
                  info: Mapping | None = None) -> Report:
     """Compute everything the report shows (no files written; see :meth:`Report.write`).
@@ -405,12 +405,14 @@ def build_report(posterior, *, budget: float, student: float | None = None,
     ``sweep`` lists the budgets of the crossover figure (default: 13 budgets from
     budget/1e3, or the budget that gives a fixed student one token per parameter if that
     is larger, to budget x 1e3); ``sweep_draws`` thins the draws used there. ``progress``
-    receives one line per step (the CLI prints them on stderr).
+    receives one line per step (the CLI prints them on stderr). ``bounds`` overrides the
+    search ranges of every allocation (see :func:`distillaw.decision.allocate`), e.g. for
+    laws fitted on small models.
     """
     check_request(posterior, budget=budget, student=student, scenario=scenario, risk=risk)
     say = progress or (lambda msg: None)
     common = dict(student=student, scenario=scenario, flops_model=flops_model,
-                  supervised=supervised, group=group, seed=seed)
+                  supervised=supervised, group=group, seed=seed, bounds=bounds)
     t0 = time.perf_counter()
     n = min(posterior.n_draws, max_draws or posterior.n_draws)
     say(f"[1/4] allocation under {parse_risk(risk).spec} on {n} draws (with each draw's own "

@@ -184,6 +184,66 @@ def simulate_capacity_gap(*, k: float, s: float, students: Sequence[float],
     return out
 
 
+def simulate_plan(params: Mapping[str, float], plan: pd.DataFrame, *, sigma: float = 0.01,
+                  nu: float | None = None, seed: int = 0,
+                  flops_model: FlopsModel = DEFAULT_FLOPS) -> pd.DataFrame:
+    """Outcomes of a plan's runs (losses empty) drawn from a law: a stand-in for running them.
+
+    Supervised rows get ``L`` from the supervised law; a distillation row with a new teacher
+    (``N_T``, ``D_T``) first gets that teacher's own supervised run (one per distinct
+    teacher, ``run_id`` = the row's ``teacher_id`` or ``teacher-<N_T>-<D_T>``), whose noisy
+    loss is the ``L_T`` of every student distilled from it; a row with a known ``L_T`` uses
+    it. Returns a validated run table (teacher rows first), ``source = "simulated"``.
+
+    Example
+    -------
+    >>> plan = pd.DataFrame({"run_id": ["a"], "kind": ["distillation"], "N": [1e4],
+    ...                      "D": [5e5], "N_T": [3e4], "D_T": [1e6], "L": [np.nan]})
+    >>> out = simulate_plan(RUNNER_WORLD, plan, sigma=0.0, flops_model=RUNNER_FLOPS)
+    >>> list(out["kind"]), bool(out["L"].iloc[1] < 2.0)
+    (['supervised', 'distillation'], True)
+    """
+    rng = np.random.default_rng(seed)
+    sup = _sup_params(params)
+    plan = validate_runs(plan, require_loss=False)
+    teachers: dict[tuple[float, float], tuple[str, float]] = {}
+    rows = []
+    for r in plan.itertuples(index=False):
+        base = {"run_id": r.run_id, "kind": r.kind, "group": r.group, "N": r.N, "D": r.D,
+                "seed": seed, "source": "simulated"}
+        if r.kind == "supervised":
+            L_true = float(supervised_loss(r.N, r.D, **sup))
+            rows.append({**base, "L": L_true * _noise(rng, 1, sigma, nu)[0], "L_true": L_true,
+                         "flops": float(supervised_flops(r.N, r.D, flops_model))})
+            continue
+        if pd.notna(r.N_T) and pd.notna(r.D_T):
+            key = (float(r.N_T), float(r.D_T))
+            if key not in teachers:
+                tid = (str(r.teacher_id) if pd.notna(r.teacher_id)
+                       else f"teacher-{key[0]:.3g}-{key[1]:.3g}")
+                LT_true = float(supervised_loss(key[0], key[1], **sup))
+                LT = LT_true * _noise(rng, 1, sigma, nu)[0]
+                teachers[key] = (tid, LT)
+                rows.insert(len(teachers) - 1, {
+                    "run_id": tid, "kind": "supervised", "group": r.group, "N": key[0],
+                    "D": key[1], "L": LT, "L_true": LT_true, "seed": seed,
+                    "source": "simulated",
+                    "flops": float(supervised_flops(key[0], key[1], flops_model))})
+            tid, LT = teachers[key]
+            extra = {"N_T": key[0], "D_T": key[1], "teacher_id": tid,
+                     "flops": float(distillation_flops(r.N, r.D, key[0], key[1],
+                                                       "teacher-inference", flops_model))}
+        else:
+            tid, LT = r.teacher_id, float(r.L_T)
+            extra = {"teacher_id": tid}
+        L_tilde = supervised_loss(r.N, r.D, **sup)
+        L_true = float(distillation_loss(r.N, r.D, LT, L_tilde,
+                                         **{k: float(params[k]) for k in DIS_KEYS}))
+        rows.append({**base, **extra, "L_T": LT, "L": L_true * _noise(rng, 1, sigma, nu)[0],
+                     "L_true": L_true})
+    return validate_runs(pd.DataFrame(rows))
+
+
 def save_simulation(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write the table (atomically) and its truth beside it as ``<stem>.truth.json``."""
     path = Path(path)
@@ -223,18 +283,50 @@ def shipped_distillation() -> pd.DataFrame:
     return df
 
 
+# The CPU runner's world (``distillaw.runner`` on its synthetic order-2 Markov source, vocab 32,
+# context 128). Posterior medians of a distillation fit to the measured runs in
+# data/runs/cpu_sweep.csv with E pinned at the source's exact entropy rate (a loss floor no
+# model can beat), rounded; measured rms log-residual of that fit: 0.03. The demo and the
+# active-sampling notebook start from a table simulated here, then add real runner runs.
+RUNNER_WORLD = {
+    "E": 1.2425, "A": 61.1, "B": 486.0, "alpha": 0.586, "beta": 0.554, "gamma": 1.27,
+    "A_prime": 63.2, "B_prime": 279.0, "alpha_prime": 0.517, "beta_prime": 0.644,
+    "gamma_prime": 0.851, "c0": 2.19, "c1": 629.0, "f1": 0.0916, "d1": 1.313,
+}
+#: Compute accounting of the runner's synthetic source (vocabulary 32, context 128).
+RUNNER_FLOPS = FlopsModel(n_ctx=128, n_vocab=32)
+
+
+def shipped_runner_world() -> pd.DataFrame:
+    """The shipped runner-scale distillation set: :data:`RUNNER_WORLD` law, 3% noise.
+
+    Teachers of 1e4, 3e4 and 1e5 parameters on 1e6 tokens; students of 4e3, 1e4 and 3e4
+    parameters on 2.5e5, 5e5 and 1e6 tokens; every pair distilled (27 runs) plus the
+    teachers' and students' supervised runs (39 rows). Small enough that the tiny CPU runner
+    can run any of its configurations in seconds.
+    """
+    teachers = [(n, 1e6) for n in (1e4, 3e4, 1e5)]
+    students = [(n, d) for n in (4e3, 1e4, 3e4) for d in (2.5e5, 5e5, 1e6)]
+    df = simulate_distillation(RUNNER_WORLD, students=students, teachers=teachers, sigma=0.03,
+                               seed=20261123, group="runner-world", flops_model=RUNNER_FLOPS)
+    df.attrs["truth"]["calibrated_to"] = "data/runs/cpu_sweep.csv"
+    return df
+
+
 def write_shipped(folder: str | os.PathLike) -> list[Path]:
-    """(Re)write ``supervised.csv`` and ``distillation.csv`` with their truth files."""
+    """(Re)write ``supervised.csv``, ``distillation.csv`` and ``runner-world.csv`` with their
+    truth files."""
     folder = Path(folder)
     return [save_simulation(shipped_supervised(), folder / "supervised.csv"),
-            save_simulation(shipped_distillation(), folder / "distillation.csv")]
+            save_simulation(shipped_distillation(), folder / "distillation.csv"),
+            save_simulation(shipped_runner_world(), folder / "runner-world.csv")]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m distillaw.simulate",
                                  description="Regenerate the shipped simulated data sets.")
     ap.add_argument("--shipped", metavar="DIR", required=True,
-                    help="folder to write supervised.csv and distillation.csv into")
+                    help="folder to write supervised.csv, distillation.csv and runner-world.csv into")
     args = ap.parse_args(argv)
     for p in write_shipped(args.shipped):
         print(f"wrote {p}")
