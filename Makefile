@@ -9,7 +9,7 @@ TORCH_VERSION ?= 2.13.0
 # pytest-xdist workers; CI has 2 cores.
 JOBS ?= 2
 
-.PHONY: demo test test-slow setup models data bench lint clean
+.PHONY: demo test test-slow setup models data notebooks bench lint clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,10 @@ data: $(STAMP)
 # Refit the shipped posteriors in models/ from the shipped simulated data.
 models: $(STAMP)
 	$(PY) -m distillaw.demo --refit-models
+
+# Regenerate notebooks/*.ipynb (clean, no outputs) from their sources in notebooks/_build/.
+notebooks: $(STAMP)
+	for f in notebooks/_build/make_*.py; do $(PY) $$f || exit 1; done
 
 bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

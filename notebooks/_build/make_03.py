@@ -6,23 +6,19 @@ cells here, not in the .ipynb, so that the notebook stays reviewable as source.
 
 from __future__ import annotations
 
-from pathlib import Path
+from _nb import code as _code
+from _nb import md as _md
+from _nb import write
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-HERE = Path(__file__).resolve().parent
-TARGET = HERE.parent / "03_risk_aware_allocation.ipynb"
-
-CELLS: list[tuple[str, str]] = []
+CELLS: list = []
 
 
 def md(text: str) -> None:
-    CELLS.append(("md", text.strip("\n")))
+    CELLS.append(_md(text))
 
 
 def code(text: str) -> None:
-    CELLS.append(("code", text.strip("\n")))
+    CELLS.append(_code(text))
 
 
 # ----------------------------------------------------------------------------- intro
@@ -82,7 +78,7 @@ BUDGET = 1e21          # total FLOPs: a ~1B model on ~140B tokens
 STUDENT = 1e9          # student size fixed by deployment (parameters)
 RISKS = ["mean", "quantile:0.9", "cvar:0.9", "mean-sd:1"]
 MODEL_DIR = Path("../models/distillation")
-OUT_DIR = Path("../out/notebooks/03_report")     # out/ is git-ignored
+OUT_DIR = Path(os.environ.get("DISTILLAW_NOTEBOOK_OUT", "../out/notebooks")) / "03_report"  # git-ignored
 pd.set_option("display.width", 160)
 pd.set_option("display.max_columns", 20)
 T0 = time.perf_counter()
@@ -523,20 +519,6 @@ print(f"notebook ran in {time.perf_counter() - T0:.0f} s (FAST={FAST})")
 """)
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src)
-                for kind, src in CELLS]
-    # Stable cell ids so that regenerating gives the same file (clean diffs).
-    for i, cell in enumerate(nb.cells):
-        cell["id"] = f"nb03-{i:02d}"
-    nbformat.validate(nb)
-    return nb
-
 
 if __name__ == "__main__":
-    nbformat.write(build(), TARGET)
-    print(f"wrote {TARGET}")
+    print(write("03_risk_aware_allocation.ipynb", CELLS))

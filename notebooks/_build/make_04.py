@@ -6,23 +6,19 @@ cells here, not in the .ipynb, so that the notebook stays reviewable as source.
 
 from __future__ import annotations
 
-from pathlib import Path
+from _nb import code as _code
+from _nb import md as _md
+from _nb import write
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-HERE = Path(__file__).resolve().parent
-TARGET = HERE.parent / "04_active_sampling.ipynb"
-
-CELLS: list[tuple[str, str]] = []
+CELLS: list = []
 
 
 def md(text: str) -> None:
-    CELLS.append(("md", text.strip("\n")))
+    CELLS.append(_md(text))
 
 
 def code(text: str) -> None:
-    CELLS.append(("code", text.strip("\n")))
+    CELLS.append(_code(text))
 
 
 md(r"""
@@ -79,7 +75,10 @@ except ImportError:  # distillaw.runner raises RunnerUnavailable (an ImportError
     RUNNER = False
     print("torch is not installed: the planned runs will be SIMULATED from the calibrated law")
 
-work = Path(tempfile.mkdtemp(prefix="distillaw-nb04-"))
+# Run tables of this notebook's two arms: under OUT (git-ignored), fresh on every run.
+OUT = Path(os.environ.get("DISTILLAW_NOTEBOOK_OUT", "../out/notebooks"))
+OUT.mkdir(parents=True, exist_ok=True)
+work = Path(tempfile.mkdtemp(prefix="04_active_sampling-", dir=OUT))
 print(f"fast={FAST}; runner={'torch' if RUNNER else 'simulated'}; working folder {work}")
 """)
 
@@ -231,17 +230,6 @@ print("run tables:", *sorted(p.name for p in work.glob("runs-*.csv")))
 """)
 
 
-def build() -> None:
-    nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src)
-                for kind, src in CELLS]
-    nbformat.validate(nb)
-    TARGET.write_text(nbformat.writes(nb) + "\n")
-    print(f"wrote {TARGET}")
-
 
 if __name__ == "__main__":
-    build()
+    print(write("04_active_sampling.ipynb", CELLS))
