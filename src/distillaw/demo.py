@@ -85,12 +85,12 @@ def _interval(x: np.ndarray, ci: float = 0.9) -> tuple[float, float, float]:
     return float(med), float(lo), float(hi)
 
 
-def _fit(table: pd.DataFrame, *, draws: int, tune: int, chains: int, seed: int):
+def _fit(table: pd.DataFrame, *, draws: int, tune: int, chains: int, seed: int, name: str):
     from .fit import fit
 
     t0 = time.perf_counter()
     post = fit(table, "distillation", draws=draws, tune=tune, chains=chains, seed=seed,
-               progressbar=True)
+               progressbar=True, name=name)
     d = post.diagnostics()
     _say(f"      {len(table)} rows; {time.perf_counter() - t0:.0f} s (compile "
          f"{d['compile_seconds']:.0f} s); r_hat max {d['r_hat_max']:.3f}, min bulk ESS "
@@ -141,7 +141,8 @@ def run_demo(out_dir: str | os.PathLike = "out/demo", *, draws: int = 500, tune:
          f"measured runner runs (data/runs/cpu_sweep.csv) -> {runs_path}")
 
     _say(f"[2/6] fitting the distillation posterior (nutpie, {chains} chains x {draws} draws)")
-    post0 = _fit(table, draws=draws, tune=tune, chains=chains, seed=seed)
+    post0 = _fit(table, draws=draws, tune=tune, chains=chains, seed=seed,
+                 name="demo: runner world, before the new runs")
     post0.save(out / "posterior-before")
 
     _say(f"[3/6] allocation report: student {STUDENT:.0e} parameters, {BUDGET:.0e} FLOPs, "
@@ -165,7 +166,8 @@ def run_demo(out_dir: str | os.PathLike = "out/demo", *, draws: int = 500, tune:
     _say(f"      {how}")
 
     _say("[6/6] refitting with the new runs")
-    post1 = _fit(table1, draws=draws, tune=tune, chains=chains, seed=seed)
+    post1 = _fit(table1, draws=draws, tune=tune, chains=chains, seed=seed,
+                 name="demo: runner world, with the new runs")
     post1.save(out / "posterior-after")
 
     # The same target before and after: student loss at the allocation chosen in step 3.

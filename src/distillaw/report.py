@@ -193,8 +193,8 @@ class Report:
 
     def _context(self) -> str:
         a, i = self.allocation, self.info
-        src = i.get("posterior_name") or i.get("model_dir") or "posterior"
-        return (f"Posterior {src} ({i.get('law')}, {a.n_draws} "
+        src = i.get("posterior_name") or i.get("model_dir")
+        return (("Posterior " + (f"{src} " if src else "")) + f"({i.get('law')}, {a.n_draws} "
                 f"draw{'s' if a.n_draws != 1 else ''} used"
                 + (f", data {i['data_hash'][:12]}" if i.get("data_hash") else "") + "). "
                 f"Scenario {a.scenario}: {SCENARIO_WORDS[a.scenario]}. Risk measure "
