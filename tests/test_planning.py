@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from distillaw.data import read_runs, validate_runs
+from distillaw.data import read_runs
 from distillaw.errors import PlanningError, RunTableError
 from distillaw.laws.compute import FlopsModel
 from distillaw.planning import (
@@ -305,27 +305,3 @@ def test_hierarchical_posterior_groups():
     assert p.runs["predicted_median"].min() > 1.9  # g2's floor, not g1's
     with pytest.raises(PlanningError, match="not in the posterior"):
         plan(post, pool.assign(group="g3"), target=pts, k=1, budget=1e30, draws=S, group="g1")
-
-
-def test_active_keeps_the_better_of_gain_per_flop_and_gain_greedy():
-    """Knapsack trap: a cheap run that says little about the target must not crowd out the
-    one expensive run that pins it. The target (loss at a huge N, D) is about E; the cheap
-    run's loss is dominated by the uncertain B term, the big run's by E. Gain/FLOP greedy
-    takes the cheap run first and can then no longer afford the big one."""
-    rng = np.random.default_rng(0)
-    post = Posterior.from_params("supervised", {
-        "E": rng.uniform(1.5, 1.9, 400), "A": 400.0, "B": np.exp(rng.uniform(5, 8, 400)),
-        "alpha": 0.34, "beta": 0.28, "sigma": 0.005})
-    pool = validate_runs(pd.DataFrame({"run_id": ["cheap", "big"], "kind": "supervised",
-                                       "N": [1e6, 1e11], "D": [1e6, 1e14], "L": np.nan}),
-                         require_loss=False)
-    cost = pool_costs(pool)["run"]
-    budget = float(cost[1] + cost[0] / 2)  # either run fits, not both
-    target = pd.DataFrame({"N": [1e15], "D": [1e17]})
-    p = plan(post, pool, target=target, k=2, budget=budget, draws=400, n_fantasies=64)
-    assert list(p.runs["N"]) == [1e11]
-    assert p.info["greedy"] == "gain"
-    # and gain/FLOP greedy is kept when it is the better batch (budget for both runs)
-    p2 = plan(post, pool, target=target, k=2, budget=float(cost.sum()) * 1.01, draws=400,
-              n_fantasies=64)
-    assert sorted(p2.runs["N"]) == [1e6, 1e11] and p2.info["greedy"] == "gain/FLOP"

@@ -62,9 +62,6 @@ second run that would tell us what the first already does gets little credit (no
 runs). A candidate is affordable when its marginal cost fits in what is left of ``budget``;
 the batch never exceeds ``budget`` and never holds a pool candidate twice. Selection stops
 at ``k`` runs, when nothing affordable remains, or when no candidate has a positive gain.
-Greedy by gain/FLOP alone can let cheap runs crowd out one expensive run worth more than all
-of them, so ``active`` also builds the batch greedily by gain alone and keeps whichever
-batch leaves the smaller expected target variance (``Plan.info["greedy"]``).
 
 Cost model (FLOPs, :mod:`distillaw.laws.compute`)
 -------------------------------------------------
@@ -1214,19 +1211,8 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
     if method == "active":
         state = estimator(criterion)
         order, gains, paid, n_aff = _greedy(state.scores, state.update, bud, k, per_flop)
-        by = "gain/FLOP" if per_flop else "gain"
-        if per_flop and order:
-            # Greedy by gain/FLOP alone can miss the best batch when one expensive run is worth
-            # more than the cheap ones that crowd it out (a knapsack); the classic remedy
-            # (Khuller, Moss & Naor 1999) also builds the batch greedily by gain and keeps the
-            # better of the two. Same draws and fantasies, so the totals are comparable.
-            alt = estimator(criterion)
-            alt_sel = _greedy(alt.scores, alt.update, _Budget(costs, budget), k, False)
-            if alt.current < state.current:
-                state, (order, gains, paid, n_aff), by = alt, alt_sel, "gain"
-            info["greedy"] = by
-        reasons = [f"active ({mode}): best expected {by} of {n} affordable"
-                   for mode, n in zip(state.modes, n_aff, strict=False)]
+        reasons = [f"active ({mode}): best expected {'gain/FLOP' if per_flop else 'gain'} "
+                   f"of {n} affordable" for mode, n in zip(state.modes, n_aff, strict=False)]
     else:
         if method == "d-optimal":
             R = min(S, 48)
