@@ -44,3 +44,10 @@ def write(name: str, cells) -> Path:
     nbformat.write(nb, str(tmp))
     tmp.replace(path)
     return path
+
+
+def collector():
+    """``(cells, md, code)`` for generators that append cells as they go (``md(text)`` adds
+    a markdown cell to ``cells``, ``code(text)`` a code cell)."""
+    cells: list = []
+    return cells, (lambda text: cells.append(md(text))), (lambda text: cells.append(code(text)))

@@ -6,22 +6,10 @@ cells here, not in the .ipynb, so that the notebook stays reviewable as source.
 
 from __future__ import annotations
 
-from _nb import code as _code
-from _nb import md as _md
-from _nb import write
+from _nb import collector, write
 
-CELLS: list = []
+CELLS, md, code = collector()
 
-
-def md(text: str) -> None:
-    CELLS.append(_md(text))
-
-
-def code(text: str) -> None:
-    CELLS.append(_code(text))
-
-
-# ----------------------------------------------------------------------------- intro
 md(r"""
 # 03 · Risk-aware compute allocation: distil or train supervised, and how
 

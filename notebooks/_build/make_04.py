@@ -6,20 +6,9 @@ cells here, not in the .ipynb, so that the notebook stays reviewable as source.
 
 from __future__ import annotations
 
-from _nb import code as _code
-from _nb import md as _md
-from _nb import write
+from _nb import collector, write
 
-CELLS: list = []
-
-
-def md(text: str) -> None:
-    CELLS.append(_md(text))
-
-
-def code(text: str) -> None:
-    CELLS.append(_code(text))
-
+CELLS, md, code = collector()
 
 md(r"""
 # 04 · Active sampling: plan → run → refit, and what it buys over random runs

@@ -17,17 +17,6 @@ from distillaw.runner.model import (  # noqa: E402
     shape_for_params,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models are overhead-bound; one intra-op thread avoids oversubscribing the 2 CI
-    # cores shared with another xdist worker. Restored afterwards.
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
-
-
 # -- model --------------------------------------------------------------------------------
 
 

@@ -16,17 +16,6 @@ from distillaw.runner import TrainConfig, emit_slurm, run_pair, run_plan  # noqa
 from distillaw.runner import plan as plan_mod  # noqa: E402
 from distillaw.runner.model import shape_for_params  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models are overhead-bound; one intra-op thread avoids oversubscribing the 2 CI
-    # cores shared with another xdist worker. Restored afterwards.
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
-
-
 TC = TrainConfig(seq_len=32, eval_tokens=1024, batch_tokens=256, checkpoint_every=2)
 KW = {"device": "cpu", "progress": False, "train": TC}
 

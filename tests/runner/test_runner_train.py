@@ -22,17 +22,6 @@ from distillaw.runner.train import (  # noqa: E402
     train_model,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models are overhead-bound; one intra-op thread avoids oversubscribing the 2 CI
-    # cores shared with another xdist worker. Restored afterwards.
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
-
-
 CPU = resolve_runtime("cpu")
 TINY = ModelShape(1, 32, 2)
 FAST = TrainConfig(seq_len=32, eval_tokens=2048, batch_tokens=256)
