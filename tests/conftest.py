@@ -23,3 +23,22 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def jittered_busbridge():
+    """Factory: a hand-built distillation posterior of ``S`` draws, each published Busbridge
+    coefficient jittered by 1% log-normal noise (c1 kept: its published interval is zero)."""
+    import numpy as np
+
+    from distillaw.posterior import Posterior
+    from distillaw.published import published
+
+    def make(S: int, seed: int):
+        rng = np.random.default_rng(seed)
+        point = published("busbridge2025").point()
+        p = {k: v * np.exp(rng.normal(0, 0.01, S)) for k, v in point.items()}
+        p["c1"] = np.full(S, point["c1"])
+        return Posterior.from_params("distillation", p)
+
+    return make

@@ -45,14 +45,9 @@ def busbridge():
 
 
 @pytest.fixture(scope="module")
-def jittered():
+def jittered(jittered_busbridge):
     """A small multi-draw distillation posterior around the published coefficients."""
-    S = 24
-    rng = np.random.default_rng(0)
-    point = published("busbridge2025").point()
-    p = {k: v * np.exp(rng.normal(0, 0.01, S)) for k, v in point.items()}
-    p["c1"] = np.full(S, point["c1"])
-    return Posterior.from_params("distillation", p)
+    return jittered_busbridge(24, 0)
 
 
 def _budget_for(N: float, tokens_per_param: float, fm=FlopsModel()) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
@@ -16,14 +15,9 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def allocs():
-    S = 40
-    rng = np.random.default_rng(1)
-    point = published("busbridge2025").point()
-    p = {k: v * np.exp(rng.normal(0, 0.01, S)) for k, v in point.items()}
-    p["c1"] = np.full(S, point["c1"])
-    multi = Posterior.from_params("distillation", p)
-    single = Posterior.from_params("distillation", point)
+def allocs(jittered_busbridge):
+    multi = jittered_busbridge(40, 1)
+    single = Posterior.from_params("distillation", published("busbridge2025").point())
     out = {}
     for name, post in (("multi", multi), ("point", single)):
         out[name] = allocate(post, 1e21, student=1e9, scenario="teacher-pretraining",
