@@ -1,29 +1,39 @@
 # The README's two commands: `make demo` and `make test`. Each does its own set-up from a
-# fresh clone: a virtual environment in .venv, torch (CPU build) first, then the package.
+# fresh clone: a virtual environment in .venv, torch (CPU build) first, then the exact
+# versions of requirements-lock.txt, then the package itself without resolving anything.
+# A fresh resolve once broke the suite (pandas 3 dtypes, last-bit floats): installs are locked.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.distillaw-installed
+LOCK := requirements-lock.txt
 TORCH_VERSION ?= 2.13.0
 # pytest-xdist workers; CI has 2 cores.
 JOBS ?= 2
 
-.PHONY: demo test test-slow setup models data notebooks bench lint clean
+.PHONY: demo test test-slow test-latest setup lock models data notebooks bench lint clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@# torch first, CPU build: a no-op where torch is already importable. A plain `torch`
-	@# requirement would pull a multi-GB CUDA build from PyPI.
-	@$(PY) -c "import torch" 2>/dev/null || { \
+# torch first, CPU build: a no-op where torch is already importable. A plain `torch`
+# requirement would pull a multi-GB CUDA build from PyPI. torch is not in the lock because
+# its version carries the local "+cpu" tag and comes from a different index.
+define install_torch
+	@$(1) -c "import torch" 2>/dev/null || { \
 	  if ls /opt/wheels/torch-$(TORCH_VERSION)+cpu-*.whl >/dev/null 2>&1; then \
-	    $(PY) -m pip install -q torch==$(TORCH_VERSION); \
+	    $(1) -m pip install -q torch==$(TORCH_VERSION); \
 	  else \
-	    $(PY) -m pip install -q torch==$(TORCH_VERSION) --index-url https://download.pytorch.org/whl/cpu; \
+	    $(1) -m pip install -q torch==$(TORCH_VERSION) --index-url https://download.pytorch.org/whl/cpu; \
 	  fi; }
-	$(PY) -m pip install -q -e ".[runner,jax,dev]"
+endef
+
+$(STAMP): pyproject.toml $(LOCK)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(call install_torch,$(PY))
+	$(PY) -m pip install -q -r $(LOCK)
+	$(PY) -m pip install -q --no-deps -e .
+	@$(PY) -m pip check
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -34,6 +44,25 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup -q -m slow
+
+# Refresh the lock: resolve today's newest releases in a throw-away venv and freeze them.
+# Review the diff, then run `make test` (which reinstalls from the new lock) before committing.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	$(call install_torch,.venv-lock/bin/python)
+	.venv-lock/bin/python -m pip install -q -e ".[runner,jax,dev]"
+	{ echo "# Exact versions for make demo / make test (CPU). Regenerate with: make lock"; \
+	  echo "# torch is installed first by the Makefile (CPU build, $(TORCH_VERSION))."; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v -i '^torch==' | LC_ALL=C sort -f; \
+	} > $(LOCK).tmp && mv $(LOCK).tmp $(LOCK)
+	rm -rf .venv-lock
+
+# Try today's newest releases (no lock) in a separate venv: an early warning, not CI.
+test-latest:
+	rm -rf .venv-latest && $(PYTHON) -m venv .venv-latest
+	$(call install_torch,.venv-latest/bin/python)
+	.venv-latest/bin/python -m pip install -q -e ".[runner,jax,dev]"
+	.venv-latest/bin/python -m pytest -n $(JOBS) --dist loadgroup -q
 
 # Regenerate the shipped simulated data sets (data/simulated/) from published coefficients.
 data: $(STAMP)
@@ -54,4 +83,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) .venv-lock .venv-latest out .pytest_cache

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from distillaw import laws, published, read_runs
-from distillaw.data import data_hash
 from distillaw.simulate import (
     shipped_distillation,
     shipped_supervised,
@@ -20,7 +19,24 @@ def test_shipped_sets_are_regenerable_exactly(repo):
     for name, fn in (("supervised", shipped_supervised), ("distillation", shipped_distillation)):
         on_disk = read_runs(repo / "data" / "simulated" / f"{name}.csv")
         fresh = fn()
-        assert data_hash(on_disk) == data_hash(fresh)
+        # Same rows, same text columns, numbers equal to 1e-12 relative: a libm or numpy
+        # release may move the last bit of exp/log (3.344562338103528 vs ...527), which
+        # changes no result; a dtype of a text column (pandas 3 reads `str`) is not a result.
+        assert list(on_disk.columns) == list(fresh.columns)
+        assert len(on_disk) == len(fresh)
+        for col in on_disk.columns:
+            # read_runs keeps unknown columns (L_true) as text: compare them as numbers too.
+            a = on_disk[col]
+            if not pd.api.types.is_numeric_dtype(a):
+                num = pd.to_numeric(a, errors="coerce")
+                a = num if num.notna().sum() == a.notna().sum() else a
+            b = fresh[col]
+            if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
+                np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float),
+                                           rtol=1e-12, atol=0, err_msg=f"{name}: {col}")
+            else:
+                assert a.astype("string").fillna("").tolist() == \
+                    b.astype("string").fillna("").tolist(), f"{name}: {col}"
         truth = json.loads((repo / "data" / "simulated" / f"{name}.truth.json").read_text())
         assert truth["published"] == "busbridge2025" and truth["sigma"] == 0.01
 
