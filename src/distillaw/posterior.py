@@ -290,13 +290,21 @@ class Posterior:
         if not 0.0 < ci < 1.0:
             raise PosteriorError(f"ci must be in (0, 1), got {ci}")
         df = _as_frame(points)
-        draws = self.loss_draws(df, group=group)
         if predictive:
-            draws = self._add_noise(draws, seed)
+            draws = self.predictive_draws(df, group=group, seed=seed)
+        else:
+            draws = self.loss_draws(df, group=group)
         q = np.quantile(draws, [0.5, (1 - ci) / 2, (1 + ci) / 2], axis=0)
         out = df.copy()
         out["median"], out["lower"], out["upper"] = q[0], q[1], q[2]
         return out
+
+    def predictive_draws(self, points, *, group: str | None = None,
+                         seed: int = 0) -> np.ndarray:
+        """Draws ``(S, P)`` of the loss a *new measured run* at each point would show: the
+        law plus every error term of the fitted model. This is the one entry point for
+        comparing with measured runs (backtests, coverage, decisions on measured losses)."""
+        return self._add_noise(self.loss_draws(points, group=group), seed)
 
     def _add_noise(self, draws: np.ndarray, seed: int) -> np.ndarray:
         """Multiply loss draws (S, P) by exp(sigma * eps), eps from the fitted likelihood
