@@ -64,3 +64,25 @@ class DecisionError(DistillawError, ValueError):
 
 class PlanningError(DistillawError, ValueError):
     """A planning request is invalid (pool, target, budget)."""
+
+
+class StorageError(DistillawError, OSError):
+    """A file or folder could not be read, written or locked (read-only file system, full
+    disk, permission, a directory where a file is expected, a name too long, a lock held too
+    long). The message names the path; it is also an :class:`OSError` so callers that catch
+    OS errors keep working."""
+
+    def __init__(self, message: str, path: str | None = None, errno: int | None = None):
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
+        self.filename = path
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class InterruptedFit(DistillawError, KeyboardInterrupt):
+    """A fit was interrupted (Ctrl-C) or returned fewer draws than asked; nothing was saved.
+
+    Also a :class:`KeyboardInterrupt`, so code that stops on Ctrl-C keeps stopping."""

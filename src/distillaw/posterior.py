@@ -18,10 +18,10 @@ settings, diagnostics, package version) + ``card.md`` (the same for people).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import shutil
-import tempfile
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ._compat import import_arviz
+from ._io import atomic_dir, recover_dir
 from ._version import __version__
 from .errors import PosteriorError
 from .laws.capacity_gap import log_optimal_teacher_size
@@ -45,6 +46,32 @@ LAW_PARAMS = {
     "capacity-gap": ("k", "s"),
 }
 GROUP_DIM = "group"
+SAVED_FILES = ("posterior.nc", "card.json", "card.md")
+
+
+class _MixedRead(Exception):
+    """The card and the draws read do not belong together (or vanished mid-read)."""
+
+
+def draws_hash(idata, spec: Mapping) -> str:
+    """SHA-256 of a posterior's draws (every variable of the ``posterior`` group: name,
+    dims, shape, float64 bytes, group labels) and its spec (canonical JSON). Recorded on
+    the card by :meth:`Posterior.save` and checked by :meth:`Posterior.load`."""
+    h = hashlib.sha256()
+    canon = json.loads(json.dumps(dict(spec), default=str))
+    h.update(json.dumps(canon, sort_keys=True).encode())
+    post = idata.posterior
+    for name in sorted(map(str, post.data_vars)):
+        da = post[name]
+        v = np.asarray(da.values)
+        h.update(f"|{name}|{da.dims}|{v.shape}|".encode())
+        if v.dtype.kind in "fiub":
+            h.update(np.ascontiguousarray(v, dtype="<f8").tobytes())
+        else:
+            h.update(repr(v.tolist()).encode())
+    if GROUP_DIM in post.coords:
+        h.update(repr([str(g) for g in post.coords[GROUP_DIM].values]).encode())
+    return h.hexdigest()
 
 
 def _as_frame(points) -> pd.DataFrame:
@@ -449,6 +476,7 @@ class Posterior:
                            for k in summ.index},
             "ci": 0.95,
             "model": self.model_info,
+            "draws_hash": draws_hash(self.idata, self.spec),
             "distillaw_version": __version__,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
@@ -499,47 +527,102 @@ class Posterior:
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``posterior.nc``, ``card.json`` and ``card.md`` into ``directory``.
 
-        Files are written to a temporary folder first and moved into place, so an
-        interrupted save never leaves a half-written posterior.
+        The three files are written into a fresh sibling folder which is then swapped in
+        (:func:`distillaw._io.atomic_dir`): a reader sees the old posterior or the new one,
+        never a mix, and a save killed at any point leaves the old posterior loadable. The
+        card records :func:`draws_hash` (the draws and the spec), checked by :meth:`load`.
+
+        A folder that holds anything but a saved posterior is refused (the swap would
+        replace it as a whole).
         """
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        if directory.is_dir():
+            foreign = sorted(f.name for f in directory.iterdir()
+                             if f.name not in SAVED_FILES and not f.name.startswith("."))
+            if foreign:
+                raise PosteriorError(
+                    f"{directory}: folder holds other files ({', '.join(foreign[:3])}"
+                    f"{', ...' if len(foreign) > 3 else ''}); a posterior is saved as a whole "
+                    "folder: choose a new or empty one")
         card = self.card()
-        tmp = Path(tempfile.mkdtemp(prefix=".saving-", dir=directory))
-        try:
+
+        def fill(tmp: Path) -> None:
             idata = self.idata.copy()
             idata.posterior.attrs["distillaw_spec"] = json.dumps(self.spec, default=str)
             idata.to_netcdf(str(tmp / "posterior.nc"))
             (tmp / "card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
             (tmp / "card.md").write_text(self.card_markdown(card))
-            for f in ("posterior.nc", "card.json", "card.md"):
-                os.replace(tmp / f, directory / f)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return directory
+
+        return atomic_dir(directory, fill)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> Posterior:
-        """Read a posterior saved by :meth:`save` (no PyMC model is rebuilt)."""
-        az = import_arviz()
+        """Read a posterior saved by :meth:`save` (no PyMC model is rebuilt).
 
+        Refuses (:class:`PosteriorError`, one line) a card and draws that do not belong
+        together: the card's ``draws_hash`` must match the draws and spec read (cards saved
+        before the hash existed are checked for law and draw count only). A save killed
+        between its two renames is recovered first (the old posterior is put back).
+        """
         directory = Path(directory)
+        recover_dir(directory)
         nc, cj = directory / "posterior.nc", directory / "card.json"
         if not directory.is_dir():
             raise PosteriorError(f"{directory}: no such model directory")
         if not nc.is_file() or not cj.is_file():
             raise PosteriorError(f"{directory}: not a saved posterior (needs posterior.nc and "
                                  "card.json)")
+        # A re-save swapping the folder while we read can pair an old card with new draws;
+        # the hash check catches it and a second read sees one complete folder.
+        for attempt in range(3):
+            try:
+                return cls._read(directory)
+            except _MixedRead:
+                if attempt == 2:
+                    raise PosteriorError(
+                        f"{directory}: card.json and posterior.nc do not belong together "
+                        "(the draws or the law differ from what the card records); refit or "
+                        "restore the folder") from None
+                time.sleep(0.2)
+                recover_dir(directory)
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _read(cls, directory: Path) -> Posterior:
+        az = import_arviz()
+
+        nc, cj = directory / "posterior.nc", directory / "card.json"
         try:
             card = json.loads(cj.read_text())
             idata = az.from_netcdf(str(nc))
             for g in idata.groups():
                 getattr(idata, g).load()
-        except (OSError, ValueError, KeyError) as exc:
-            raise PosteriorError(f"{directory}: cannot read posterior ({exc})") from None
-        if "spec" not in card or not isinstance(card["spec"], Mapping):
+        except FileNotFoundError:
+            raise _MixedRead() from None
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise PosteriorError(f"{directory}: cannot read posterior ({reason})") from None
+        if not isinstance(card, Mapping) or "spec" not in card or not isinstance(
+                card["spec"], Mapping):
             raise PosteriorError(f"{cj}: card has no model spec")
-        return cls(idata, card["spec"], data_hash=card.get("data_hash"),
+        if not hasattr(idata, "posterior"):
+            raise PosteriorError(f"{nc}: no posterior group")
+        spec = card["spec"]
+        stored = card.get("draws_hash")
+        if stored is not None:
+            if stored != draws_hash(idata, spec):
+                raise _MixedRead()
+        else:  # a card from before the hash: the law in the draws' file and the count
+            try:
+                nc_spec = json.loads(idata.posterior.attrs.get("distillaw_spec", "{}"))
+            except ValueError:
+                nc_spec = {}
+            post_ds = idata.posterior
+            n = int(post_ds.sizes.get("chain", 0) * post_ds.sizes.get("draw", 0))
+            if (nc_spec.get("law") not in (None, spec.get("law"))
+                    or card.get("n_draws") not in (None, n)):
+                raise _MixedRead()
+        return cls(idata, spec, data_hash=card.get("data_hash"),
                    sampler=card.get("sampler"), diagnostics=card.get("diagnostics"),
                    name=card.get("name"), model_info=card.get("model"))
 
