@@ -19,8 +19,11 @@ sizes, and diagnostics (max r_hat, min bulk/tail ESS, divergences) on the Poster
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
 import types
 import warnings
@@ -32,7 +35,7 @@ import pandas as pd
 
 from ._compat import import_arviz
 from .data import data_hash, validate_runs
-from .errors import DistillawError, ModelError
+from .errors import DistillawError, InterruptedFit, ModelError
 from .posterior import Posterior
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
@@ -81,9 +84,16 @@ def _sample(model, sampler: str, *, draws: int, tune: int, chains: int, seed: in
         compiled = nutpie.compile_pymc_model(model, backend="numba")
         t_compile = time.perf_counter() - t0
         kw = {} if target_accept is None else {"target_accept": target_accept}
-        return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                             cores=cores, progress_bar=progressbar, save_warmup=False,
-                             **kw), t_compile
+        # Non-blocking, so that Ctrl-C is ours to handle: nutpie's blocking call turns it
+        # into "return the draws so far", which would look like a finished fit.
+        bg = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
+                           cores=cores, progress_bar=progressbar, save_warmup=False,
+                           blocking=False, **kw)
+        try:
+            return bg.wait(), t_compile
+        except BaseException:
+            bg.cancel()
+            raise
     kw = {} if target_accept is None else {"target_accept": target_accept}
     if sampler == "numpyro":
         return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
@@ -94,6 +104,45 @@ def _sample(model, sampler: str, *, draws: int, tune: int, chains: int, seed: in
                      cores=cores or min(chains, os.cpu_count() or 1), progressbar=progressbar,
                      model=model, nuts_sampler="pymc", compute_convergence_checks=False,
                      **kw), 0.0
+
+
+@contextlib.contextmanager
+def _sigint_watch():
+    """Yield a list that becomes non-empty once SIGINT arrives (then behave as before: the
+    previous handler runs, normally raising KeyboardInterrupt). Engines that catch Ctrl-C
+    and return the draws so far cannot then pass a partial fit off as complete."""
+    seen: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen  # signal handlers can only be set from the main thread
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        seen.append(True)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _check_complete(idata, *, draws: int, chains: int, interrupted: bool) -> None:
+    """A fit that was interrupted, or returned fewer draws or chains than asked, is an
+    error: never a posterior that looks finished."""
+    post = getattr(idata, "posterior", None)
+    got_chains = 0 if post is None else int(post.sizes.get("chain", 0))
+    got_draws = 0 if post is None else int(post.sizes.get("draw", 0))
+    if interrupted:
+        raise InterruptedFit(f"fit interrupted (Ctrl-C) after {got_draws} of {draws} draws "
+                             "per chain; nothing was saved")
+    if got_chains != chains or got_draws != draws:
+        raise InterruptedFit(f"the sampler returned {got_chains} chains x {got_draws} draws, "
+                             f"{chains} x {draws} were asked; the incomplete fit is not used")
 
 
 def compute_diagnostics(idata, var_names=None) -> dict:
@@ -228,14 +277,23 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         raise ModelError(f"target_accept must be in [0.5, 1), got {target_accept}")
     _check_sampler(sampler)
     table, path = _load(data, format)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _sigint_watch() as interrupted:
         warnings.filterwarnings("ignore", message=_BLAS_WARNING, category=UserWarning)
-        built = build(spec, table)
-        t0 = time.perf_counter()
-        idata, t_compile = _sample(built.model, sampler, draws=int(draws), tune=int(tune),
-                                   chains=int(chains), seed=int(seed), progressbar=progressbar,
-                                   target_accept=target_accept, cores=cores)
+        try:
+            built = build(spec, table)
+            t0 = time.perf_counter()
+            idata, t_compile = _sample(built.model, sampler, draws=int(draws), tune=int(tune),
+                                       chains=int(chains), seed=int(seed),
+                                       progressbar=progressbar, target_accept=target_accept,
+                                       cores=cores)
+        except KeyboardInterrupt:
+            raise InterruptedFit("fit interrupted (Ctrl-C); nothing was saved") from None
+        except Exception:
+            if interrupted:  # an engine that turned Ctrl-C into another error
+                raise InterruptedFit("fit interrupted (Ctrl-C); nothing was saved") from None
+            raise
         wall = time.perf_counter() - t0 - t_compile
+    _check_complete(idata, draws=int(draws), chains=int(chains), interrupted=bool(interrupted))
     az = import_arviz()
     keep = [g for g in ("posterior", "sample_stats", "observed_data") if hasattr(idata, g)]
     idata = az.InferenceData(**{g: getattr(idata, g) for g in keep})

@@ -131,6 +131,7 @@ from scipy.special import gammaln
 
 from .data import read_table, validate_runs, write_runs
 from .errors import DecisionError, PlanningError, PosteriorError, RunTableError
+from .guards import check_candidates, empty_plan_reason
 from .laws.capacity_gap import optimal_teacher_size_from_law
 from .laws.compute import DEFAULT_FLOPS, FlopsModel, distillation_flops, supervised_flops
 from .posterior import Posterior
@@ -1161,6 +1162,7 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
 
     # ---- draws (aligned across groups: same thinning for the same seed)
     n_use = min(int(draws), posterior.n_draws)
+    check_candidates(len(pool), n_use, error=PlanningError)  # before any evaluation
     try:
         noise = posterior.noise_draws(max_draws=n_use, seed=seed)
         params_t = posterior.param_draws(group, max_draws=n_use, seed=seed)
@@ -1260,6 +1262,8 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
                                "expected gains are rough; use more draws or criterion "
                                "'auto'/'linear'")
 
+    if not order:  # say why rather than hand back an empty plan with no word
+        info["warning"] = empty_plan_reason(costs["run"], costs["teacher"], budget, len(pool))
     total = float(sum(paid))
     if total > budget:  # the budget is a hard constraint
         raise PlanningError(f"internal error: plan costs {total:g} > budget {budget:g}")

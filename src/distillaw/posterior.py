@@ -203,6 +203,9 @@ class Posterior:
         if missing:
             raise PosteriorError(f"posterior lacks parameters: {', '.join(missing)}")
         groups = self.groups
+        if group is not None and not groups:  # never silently ignored
+            raise PosteriorError(f"group {group!r} given, but this {self.law} posterior is not "
+                                 "hierarchical (it has no groups)")
         if group is not None and groups and group not in groups:
             raise PosteriorError(f"unknown group {group!r}; posterior groups: {', '.join(groups)}")
         out: dict[str, np.ndarray] = {}

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import typer
 
-from ..errors import DistillawError
+from .._io import os_error
+from ..errors import DistillawError, InterruptedFit
 from . import data_cmd  # noqa: F401  (registers commands)
 from ._app import app
 
@@ -27,6 +28,10 @@ def _register() -> None:
 
 
 _register()
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,12 +52,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = (fmt() if fmt else str(exc)).replace("\n", " ")
         sys.stderr.write(f"error: {msg} (see --help)\n")
         return 2
+    except InterruptedFit as exc:  # Ctrl-C in a fit: nothing saved, the old output intact
+        sys.stderr.write(f"interrupted: {_first_line(exc)}\n")
+        return 130
     except DistillawError as exc:
-        sys.stderr.write(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}\n")
+        sys.stderr.write(f"error: {_first_line(exc)}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except OSError as exc:  # read-only FS, full disk, permission, ...: one line, naming the path
+        sys.stderr.write(f"error: {os_error(exc, action='cannot read or write')}\n")
+        return 2
     return rv if isinstance(rv, int) else 0
 
 
