@@ -136,7 +136,7 @@ def check_output_dir(path: str | os.PathLike, label: str | None = None) -> Path:
     path = Path(path)
     label = label or str(path)
     if path.exists() and not path.is_dir():
-        raise StorageError(f"{label}: exists and is not a folder", str(path), _errno.ENOTDIR)
+        raise StorageError(f"{label}: exists and is not a directory", str(path), _errno.ENOTDIR)
     _check_name(path, label)
     _check_writable_folder(path.parent, label)
     return path

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ._compat import import_arviz
-from ._io import atomic_dir, recover_dir
+from ._io import atomic_dir, check_output_dir, recover_dir
 from ._version import __version__
 from .errors import PosteriorError
 from .laws.capacity_gap import log_optimal_teacher_size
@@ -47,6 +47,23 @@ LAW_PARAMS = {
 }
 GROUP_DIM = "group"
 SAVED_FILES = ("posterior.nc", "card.json", "card.md")
+
+
+def check_save_target(directory: str | os.PathLike, label: str | None = None) -> Path:
+    """Raise unless :meth:`Posterior.save` can write ``directory``: a writable folder (or one
+    that can be created) holding nothing but a saved posterior. Called by ``fit`` before
+    sampling, so a bad ``--out`` never throws the sampling away."""
+    directory = Path(directory)
+    check_output_dir(directory, label)
+    if directory.is_dir():
+        foreign = sorted(f.name for f in directory.iterdir()
+                         if f.name not in SAVED_FILES and not f.name.startswith("."))
+        if foreign:
+            raise PosteriorError(
+                f"{label or directory}: folder holds other files ({', '.join(foreign[:3])}"
+                f"{', ...' if len(foreign) > 3 else ''}); a posterior is saved as a whole "
+                "folder: choose a new or empty one")
+    return directory
 
 
 class _MixedRead(Exception):
@@ -538,15 +555,7 @@ class Posterior:
         A folder that holds anything but a saved posterior is refused (the swap would
         replace it as a whole).
         """
-        directory = Path(directory)
-        if directory.is_dir():
-            foreign = sorted(f.name for f in directory.iterdir()
-                             if f.name not in SAVED_FILES and not f.name.startswith("."))
-            if foreign:
-                raise PosteriorError(
-                    f"{directory}: folder holds other files ({', '.join(foreign[:3])}"
-                    f"{', ...' if len(foreign) > 3 else ''}); a posterior is saved as a whole "
-                    "folder: choose a new or empty one")
+        directory = check_save_target(directory)
         card = self.card()
 
         def fill(tmp: Path) -> None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
-
-import numpy as np
 
 from ..errors import DistillawError
 
@@ -15,21 +12,12 @@ class CLIError(DistillawError):
     """Bad command-line input detected by the CLI itself (exit code 2)."""
 
 
-def _default(o: Any):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if hasattr(o, "__fspath__"):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
 def emit_json(obj: Any) -> None:
     """Print one JSON document on stdout (machine-readable output of ``--json``)."""
-    sys.stdout.write(json.dumps(obj, default=_default, indent=2) + "\n")
+    from .._io import to_json
+
+    # NaN/inf are an error (DistillawError naming the key), never printed as NaN.
+    sys.stdout.write(to_json(obj, indent=2) + "\n")
     sys.stdout.flush()
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from .._io import check_output_dir, check_output_file
 from ..data import summarise_runs, validate_runs, write_runs
 from ..loaders import FORMATS, load
 from ._app import data_app
@@ -58,6 +59,7 @@ def import_(
     _check_format(format)
     if drop_highest_loss < 0:
         raise CLIError("--drop-highest-loss must be >= 0")
+    check_output_file(out, f"--out {out}")  # before reading and converting
     table = load(file, format=format, drop_highest_loss=drop_highest_loss)
     write_runs(validate_runs(table), out)
     info(f"wrote {len(table)} rows to {out}")
@@ -69,6 +71,8 @@ def simulate(
 ) -> None:
     """Regenerate the shipped simulated sets (supervised.csv, distillation.csv + truth)."""
     from ..simulate import write_shipped
+
+    check_output_dir(out_dir, f"--out {out_dir}")
 
     for p in write_shipped(out_dir):
         info(f"wrote {p}")

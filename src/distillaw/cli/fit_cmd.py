@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from .._io import atomic_write_bytes
+from .._io import atomic_write_bytes, check_output_file
 from ._app import app
 from ._common import CLIError, emit_json, info
 
@@ -125,8 +125,9 @@ def fit_command(
     _positive_int(drop_highest_loss, "drop-highest-loss", 0)
     if not data.is_file():
         raise CLIError(f"{data}: no such data file")
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"--out {out}: exists and is not a folder")
+    from ..posterior import check_save_target
+
+    check_save_target(out, f"--out {out}")  # before sampling: never throw a fit away
 
     from ..fit import fit
     from ..loaders import load
@@ -199,6 +200,7 @@ def predict_command(
             raise CLIError(f"{points}: no such points file")
         if out.parent and not out.parent.is_dir():
             raise CLIError(f"--out {out}: folder {out.parent} does not exist")
+        check_output_file(out, f"--out {out}")
     if not model_dir.is_dir():
         raise CLIError(f"{model_dir}: no such model directory")
 
@@ -228,6 +230,7 @@ def predict_command(
             raise CLIError(f"--L-T/--N-T/--D-T apply to a distillation posterior; this one is "
                            f"{post.law}")
         pred = post.predict(pd.DataFrame(row), ci, group=group, predictive=predictive)
+        _check_prediction(pred)
         r = pred.iloc[0]
         result = {"law": post.law, "point": {k: float(v[0]) for k, v in row.items()},
                   "quantity": "N_T_star" if post.law == "capacity-gap" else "loss",
@@ -247,6 +250,7 @@ def predict_command(
         raise CLIError(f"{points}: no rows")
     _check_points(table, post.law, points)
     pred = post.predict(table, ci, group=group, predictive=predictive)
+    _check_prediction(pred, points)
     atomic_write_bytes(out, pred.to_csv(index=False).encode())
     if as_json:
         emit_json({"law": post.law, "ci": ci, "predictive": predictive, "rows": len(pred),
@@ -254,6 +258,15 @@ def predict_command(
     else:
         info(f"wrote {out} ({len(pred)} rows with median, lower, upper)")
     return 0
+
+
+def _check_prediction(pred, file: Path | None = None) -> None:
+    """NaN or inf in a prediction is an error (e.g. --L-T 1e-300), never a printed number."""
+    from ..guards import check_finite
+
+    check_finite(pred[["median", "lower", "upper"]].to_numpy(),
+                 f"{file}: the prediction" if file else "the prediction", error=CLIError,
+                 rows=file is not None)
 
 
 def _check_points(table, law: str, file: Path) -> None:

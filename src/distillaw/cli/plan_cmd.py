@@ -80,8 +80,10 @@ def plan_command(
         raise CLIError(f"--budget must be > 0 FLOPs, got {budget:g}")
     if out.suffix.lower() != ".csv":
         raise CLIError(f"--out {out}: the plan is written as a .csv file")
-    if out.exists() and out.is_dir():
-        raise CLIError(f"--out {out} is a directory")
+    from .._io import check_output_file
+    from ..guards import check_candidates, grid_size
+
+    check_output_file(out, f"--out {out}")  # before the search
     if target not in ("allocation", "teacher") and not target.lower().endswith(
             (".csv", ".parquet", ".pq")):
         raise CLIError(f"unknown --target {target!r}; use allocation, teacher or a CSV file")
@@ -97,9 +99,13 @@ def plan_command(
 
         cost_model = FlopsModel(n_ctx=4096 if n_ctx is None else n_ctx,
                                 n_vocab=32768 if n_vocab is None else n_vocab)
+    parsed = parse_ranges(ranges) if ranges is not None else None
+    if parsed is not None:  # the size of the grid before building it
+        check_candidates(grid_size(parsed), min(draws, 10 ** 9), error=CLIError,
+                         hint="use a coarser --ranges grid")
     post = Posterior.load(model_dir)
-    if ranges is not None:
-        candidates = candidate_grid(**parse_ranges(ranges))
+    if parsed is not None:
+        candidates = candidate_grid(**parsed)
     else:
         candidates = pool
     runs = read_runs(existing) if existing is not None else None

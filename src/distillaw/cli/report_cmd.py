@@ -68,8 +68,9 @@ def report_command(
         raise CLIError(f"--draws must be >= 1, got {draws}")
     if flops not in ("busbridge", "6nd"):
         raise CLIError(f"unknown --flops {flops!r}; choose busbridge or 6nd")
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"--out {out} exists and is not a directory")
+    from .._io import check_output_dir
+
+    check_output_dir(out, f"--out {out}")  # before any work: never throw a report away
     if not model_dir.is_dir():
         raise CLIError(f"model directory not found: {model_dir}")
 

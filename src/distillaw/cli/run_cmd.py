@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from .._io import check_output_dir, check_output_file
 from ._app import app
 from ._common import CLIError, emit_json, info
 
@@ -118,12 +119,18 @@ def run(
     if emit_slurm_dir is not None and dry_run:
         raise CLIError("--emit-slurm and --dry-run do not combine")
 
+    # Outputs first: a finished training run must never fail to land.
+    check_output_file(runs, f"--runs {runs}")
+    if emit_slurm_dir is not None:
+        check_output_dir(emit_slurm_dir, f"--emit-slurm {emit_slurm_dir}")
     runner = _require_runner()
     train = runner.TrainConfig(
         seq_len=seq_len, batch_tokens=batch_tokens, micro_batch_tokens=micro_batch_tokens, lr=lr,
         eval_tokens=eval_tokens, precision=precision, compile=compile_, tie_embeddings=not untied,
         aspect=aspect, checkpoint_every=checkpoint_every)
     cache_dir = (cache or runner.default_cache_dir()).expanduser().resolve()
+    if not dry_run:
+        check_output_dir(cache_dir, f"--cache {cache_dir}")
 
     if pair:
         D_T = teacher_tokens if teacher_tokens is not None else 20.0 * teacher
