@@ -38,9 +38,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from filelock import FileLock
 
-from ._io import atomic_write, atomic_write_bytes
+from ._io import atomic_write, atomic_write_bytes, check_output_file, file_lock, storage_errors
 from .errors import RunTableError
 
 KINDS = ("supervised", "distillation")
@@ -54,6 +53,8 @@ DEFAULT_GROUP = "default"
 # Columns that define a run's result; used for the data hash recorded with a posterior.
 HASHED = ("run_id", "kind", "group", "N", "D", "L", "N_T", "D_T", "L_T")
 _NAN_TEXT = {"nan", "+nan", "-nan"}
+# DataFrame.attrs key under which read_table records each data row's line in the CSV file.
+LINES_ATTR = "distillaw_csv_lines"
 
 
 @dataclass
@@ -62,9 +63,12 @@ class _Where:
 
     file: str | None
     is_csv: bool
+    lines: list[int] | None = None
 
     def error(self, msg: str, i: int | None = None, column: str | None = None) -> RunTableError:
-        line = i + 2 if (i is not None and self.is_csv) else None
+        line = None
+        if i is not None and self.is_csv:
+            line = self.lines[i] if self.lines is not None and i < len(self.lines) else i + 2
         return RunTableError(msg, file=self.file, row=None if i is None else i + 1,
                              column=column, line=line)
 
@@ -133,9 +137,19 @@ def validate_runs(df: pd.DataFrame, *, file: str | os.PathLike | None = None,
     fname = None if file is None else str(file)
     if is_csv is None:
         is_csv = fname is not None and fname.lower().endswith(".csv")
-    where = _Where(fname, is_csv)
     if not isinstance(df, pd.DataFrame):
         raise RunTableError(f"expected a pandas DataFrame, got {type(df).__name__}", file=fname)
+    # Physical CSV line of each data row, recorded by read_table (blank lines skipped by the
+    # reader must not shift the lines errors report).
+    lines = df.attrs.get(LINES_ATTR)
+    if lines is not None and len(lines) != len(df):
+        lines = None
+    where = _Where(fname, is_csv, None if lines is None else list(lines))
+    dup_cols = pd.Index(map(str, df.columns))
+    if dup_cols.duplicated().any():
+        name = dup_cols[dup_cols.duplicated()][0]
+        raise RunTableError(f"duplicate column {name!r} in the header", file=fname,
+                            column=name, line=1 if is_csv else None)
     df = df.reset_index(drop=True)
     for col in REQUIRED:
         if col not in df.columns:
@@ -247,12 +261,43 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     fmt = _format_of(path)
     try:
         if fmt == "csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[])
+            return _read_csv(path)
         return pd.read_parquet(path)
+    except RunTableError:
+        raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
-            ValueError) as exc:
+            ValueError, TypeError, KeyError, IndexError, OverflowError,
+            MemoryError) as exc:
+        # Parquet files from elsewhere can fail deep inside pyarrow with any of these; the
+        # reader's contract is "a valid table or a RunTableError", never another exception.
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RunTableError(f"cannot parse {fmt.upper()}: {reason}", file=str(path)) from None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """All cells as text; duplicate header names are an error (pandas would rename the
+    second ``L`` to ``L.1``); blank lines are dropped but each row keeps its file line."""
+    import csv
+    import io
+
+    text = path.read_bytes().decode("utf-8-sig")
+    header = next(csv.reader(io.StringIO(text)), None)
+    if header is not None:
+        names = [h.strip() for h in header]
+        seen: set[str] = set()
+        for h in names:
+            if h in seen and h:
+                raise RunTableError(f"duplicate column {h!r} in the header", file=str(path),
+                                    column=h, line=1)
+            seen.add(h)
+    df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[],
+                     skip_blank_lines=False)
+    # Every data row is one physical line unless a quoted cell spans lines; a blank line
+    # reads as a row with every cell empty (or NaN).
+    blank = df.apply(lambda c: c.isna() | (c.astype(str).str.strip() == "")).all(axis=1)
+    df = df.loc[~blank.to_numpy()].reset_index(drop=True)
+    df.attrs[LINES_ATTR] = [int(i) + 2 for i in np.flatnonzero(~blank.to_numpy())]
+    return df
 
 
 def read_runs(path: str | os.PathLike, *, require_loss: bool = True) -> pd.DataFrame:
@@ -288,13 +333,15 @@ class AppendResult:
 
 
 def append_runs(path: str | os.PathLike, rows: pd.DataFrame | list[dict] | dict, *,
-                timeout: float = 120.0) -> AppendResult:
+                timeout: float | None = None) -> AppendResult:
     """Append finished runs to a run table: atomic, idempotent by run id, process-safe.
 
     Rows whose ``run_id`` is already in the table are skipped (a re-run of a finished run
     never duplicates it). The new rows are validated before anything is touched; the table
     is rewritten through a temporary file and ``os.replace`` while holding a file lock
-    (``<path>.lock``), so two processes appending at once both land.
+    (``<path>.lock``), so two processes appending at once both land. The lock wait is
+    bounded (``timeout`` seconds, default :data:`distillaw._io.LOCK_TIMEOUT`) and ends in a
+    :class:`~distillaw.errors.StorageError` that says so.
 
     Example
     -------
@@ -309,8 +356,10 @@ def append_runs(path: str | os.PathLike, rows: pd.DataFrame | list[dict] | dict,
         rows = [rows]
     new = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows
     new = validate_runs(new, file="<new rows>")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock", timeout=timeout):
+    check_output_file(path)  # before taking the lock: a read-only folder fails at once
+    with storage_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(str(path) + ".lock", timeout, "run table"):
         old = read_runs(path) if path.exists() else None
         known = set() if old is None else set(old["run_id"])
         keep = ~new["run_id"].isin(known)

@@ -102,6 +102,9 @@ def _epoch(N, C, L, file, drop_highest_loss):
         "group": "chinchilla", "N": N, "D": C / (6.0 * N), "L": L, "flops": C,
         "source": f"epoch_chinchilla:{Path(file).name}",
     })
+    if drop_highest_loss >= len(df):
+        raise FormatError(f"{file}: drop_highest_loss={drop_highest_loss} would drop all "
+                          f"{len(df)} rows")
     if drop_highest_loss:
         # Epoch AI exclude the 5 highest-loss points before fitting (n = 240).
         df = df.drop(index=df["L"].nlargest(drop_highest_loss).index)
@@ -158,11 +161,11 @@ def load(path: str | os.PathLike, format: str | None = None, *,
         format = detect_format(raw.columns, file)
     elif format not in SIGNATURES:
         raise FormatError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    if drop_highest_loss and not format.startswith("epoch"):  # never silently ignored
+        raise FormatError("drop_highest_loss applies only to the Epoch formats")
     if format == "runs":
         return validate_runs(raw, file=file)
     _require(raw, format, file)
-    if drop_highest_loss and not format.startswith("epoch"):
-        raise FormatError("drop_highest_loss applies only to the Epoch formats")
     conv = _CONVERTERS[format]
     df = conv(raw, file, drop_highest_loss) if format.startswith("epoch") else conv(raw, file)
     return validate_runs(df.reset_index(drop=True), file=file, is_csv=False)
