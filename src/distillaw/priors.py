@@ -255,14 +255,50 @@ def as_prior(name: str, value):
     """A :class:`Prior` from a Prior or its ``to_dict()`` form; anything else is an error."""
     P = _prior_cls()
     if isinstance(value, P):
-        return value
+        return _validated(name, value)
     if isinstance(value, Mapping):
         try:
-            return P.from_dict(dict(value))
-        except (KeyError, ValueError, TypeError) as exc:
-            raise PriorError(f"prior {name!r}: cannot read {dict(value)!r} ({exc})") from None
+            prior = P.from_dict(dict(value))
+        except Exception as exc:  # pymc_extras raises its own types (unknown distribution)
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise PriorError(f"prior {name!r}: cannot read {dict(value)!r} ({reason})") from None
+        return _validated(name, prior)
     raise PriorError(f"prior {name!r} must be a pymc_extras Prior or its dict form, got "
                      f"{type(value).__name__}")
+
+
+# Parameters that must be > 0 wherever they appear (scales, shapes, rates, dofs).
+_POSITIVE_PARAMS = ("sigma", "tau", "lam", "beta", "alpha", "nu", "b", "kappa", "n")
+# ... except where the name means something else (a location or a bound).
+_SIGNED = {"SkewNormal": {"alpha"}, "AsymmetricLaplace": {"kappa"}}
+
+
+def _validated(name: str, prior):
+    """Numeric parameters must be finite; scale-like ones > 0 (a negative sigma would
+    otherwise reach the sampler); Uniform needs lower < upper. Nested priors are checked
+    too."""
+    dist = prior.distribution
+    for key, v in prior.parameters.items():
+        if hasattr(v, "distribution") and hasattr(v, "parameters"):
+            _validated(f"{name}.{key}", v)
+            continue
+        try:
+            import numpy as np
+
+            arr = np.asarray(v, dtype=float).ravel().tolist()
+        except (TypeError, ValueError):
+            continue  # symbolic or other values are PyMC's to judge
+        if not all(math.isfinite(x) for x in arr):
+            raise PriorError(f"prior {name!r}: {dist} parameter {key}={v!r} must be finite")
+        if key in _POSITIVE_PARAMS and key not in _SIGNED.get(dist, ()) and \
+                not all(x > 0 for x in arr):
+            raise PriorError(f"prior {name!r}: {dist} parameter {key}={v!r} must be > 0")
+    p = prior.parameters
+    if dist == "Uniform" and isinstance(p.get("lower"), int | float) and isinstance(
+            p.get("upper"), int | float) and not p["lower"] < p["upper"]:
+        raise PriorError(f"prior {name!r}: Uniform needs lower < upper, got {p['lower']} and "
+                         f"{p['upper']}")
+    return prior
 
 
 def resolve_priors(law: str, form: str = "busbridge", overrides: Mapping | None = None, *,
