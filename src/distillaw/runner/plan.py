@@ -55,7 +55,7 @@ from ..errors import DistillawError
 from ..laws.compute import FlopsModel, distillation_flops, supervised_flops
 from .data import open_source
 from .model import GPT, GPTConfig, shape_for_params
-from .train import Runtime, TrainConfig, resolve_runtime, train_model
+from .train import Runtime, TrainConfig, discard_checkpoint, resolve_runtime, train_model
 
 SOURCE_TAG = "distillaw-runner"
 # Planner columns carried into result rows (prediction vs outcome, for calibration checks).
@@ -118,10 +118,21 @@ class ModelStore:
         os.replace(tmp, d / "meta.json")
 
     def load(self, key: str, device: torch.device) -> GPT:
-        meta = self.meta(key)
-        model = GPT(GPTConfig.from_dict(meta["config"]))
-        model.load_state_dict(torch.load(self.dir(key) / "model.pt", map_location="cpu",
-                                         weights_only=True))
+        """The cached model (``weights_only=True``: nothing in the cache can run code). An
+        unreadable entry is set aside (renamed, kept) so that the next run retrains it."""
+        try:
+            meta = self.meta(key)
+            model = GPT(GPTConfig.from_dict(meta["config"]))
+            model.load_state_dict(torch.load(self.dir(key) / "model.pt", map_location="cpu",
+                                             weights_only=True))
+        except Exception as exc:  # bad bytes raise many types (zip, pickle, EOF, JSON, shape)
+            aside = self.root / f"{key}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}"
+            with contextlib.suppress(OSError):
+                os.replace(self.dir(key), aside)
+            reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else \
+                type(exc).__name__
+            raise DistillawError(f"cached model {self.dir(key)} is unreadable ({reason}); set "
+                                 f"aside as {aside.name}: run again to retrain it") from None
         return model.to(device)
 
 
@@ -300,7 +311,7 @@ def _ensure_model(ctx: _Ctx, job: dict, desc: str) -> tuple[dict, bool]:
                 "data": ctx.identity()}
         if rt.is_main:
             store.save(key, out.model, meta)
-            ckpt.unlink(missing_ok=True)
+            discard_checkpoint(ckpt)
         rt.barrier()
         return meta, True
 
@@ -402,7 +413,7 @@ def _distil(ctx: _Ctx, plan_row: pd.Series, t_meta: dict, tid: str, seed: int,
         "T_n_head": t_cfg.shape.n_head, **_common_fields(ctx, cfg, out),
     }
     if rt.is_main:
-        ckpt.unlink(missing_ok=True)
+        discard_checkpoint(ckpt)
     return row
 
 

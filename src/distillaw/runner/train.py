@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -308,11 +309,70 @@ class TrainOutcome:
     resumed_from: int
 
 
+# Keys every checkpoint holds; all values are tensors or plain types, so it loads with
+# torch.load(weights_only=True): nothing read from the cache can run code.
+_CKPT_KEYS = ("model", "opt", "step", "steps", "batch_tokens", "loss_ema", "train_s")
+
+
+def _prev(path: Path) -> Path:
+    return path.with_name(path.name + ".prev")
+
+
 def _save_atomic(obj, path: Path) -> None:
+    """Write a checkpoint to a temp file, fsync, keep the current one as ``.prev`` (the last
+    good state should the new one turn out unreadable), then rename the new one in."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():
+            os.replace(path, _prev(path))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def discard_checkpoint(path: Path) -> None:
+    """Remove a finished run's checkpoint and its previous copy."""
+    path.unlink(missing_ok=True)
+    _prev(path).unlink(missing_ok=True)
+
+
+def _set_aside(path: Path, reason: str, runtime: Runtime) -> None:
+    """Rename an unreadable checkpoint (kept for inspection) so it never blocks the run."""
+    if not runtime.is_main:
+        return
+    aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(path, aside)
+        sys.stderr.write(f"warning: checkpoint {path} is unreadable ({reason}); set aside as "
+                         f"{aside.name}; resuming from the last good state\n")
+
+
+def load_checkpoint(path: Path, device: torch.device, runtime: Runtime) -> dict | None:
+    """The newest readable checkpoint of a run (``path``, else its ``.prev``), or None.
+
+    Loaded with ``weights_only=True``. An unreadable or truncated file is set aside (renamed
+    ``*.unreadable-<time>``) and the previous state, or a fresh start, is used instead.
+    """
+    for p in (path, _prev(path)):
+        if not p.exists():
+            continue
+        try:
+            state = torch.load(p, map_location=device, weights_only=True)
+            if not isinstance(state, dict) or any(k not in state for k in _CKPT_KEYS):
+                raise ValueError("not a distillaw checkpoint")
+        except Exception as exc:  # torch raises many types on bad bytes (zip, pickle, EOF)
+            reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else \
+                type(exc).__name__
+            _set_aside(p, reason, runtime)
+            continue
+        return state
+    return None
 
 
 def build_model(cfg: GPTConfig, seed: int) -> GPT:
@@ -363,14 +423,15 @@ def train_model(cfg: GPTConfig, tokens: float, *, source, train: TrainConfig, se
                             lr=peak, betas=(train.beta1, train.beta2), eps=1e-8,
                             fused=dev.type == "cuda")
     start, elapsed_before, loss_ema = 0, 0.0, float("nan")
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=dev, weights_only=False)
+    state = None if checkpoint is None else load_checkpoint(checkpoint, dev, runtime)
+    if state is not None:
         if state["steps"] != steps or state["batch_tokens"] != B:
             raise DistillawError(f"checkpoint {checkpoint} belongs to a different run "
                                  f"({state['steps']} steps of {state['batch_tokens']} tokens)")
         raw.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
-        start, elapsed_before, loss_ema = state["step"], state["train_s"], state["loss_ema"]
+        start = int(state["step"])
+        elapsed_before, loss_ema = float(state["train_s"]), float(state["loss_ema"])
     model: nn.Module = torch.compile(raw) if train.compile else raw
     if runtime.distributed:
         ddp_ids = [dev.index] if dev.type == "cuda" else None
