@@ -82,7 +82,8 @@ class StorageError(DistillawError, OSError):
         return str(self.args[0]) if self.args else ""
 
 
-class InterruptedFit(DistillawError, KeyboardInterrupt):
+class InterruptedFit(DistillawError, RuntimeError):
     """A fit was interrupted (Ctrl-C) or returned fewer draws than asked; nothing was saved.
 
-    Also a :class:`KeyboardInterrupt`, so code that stops on Ctrl-C keeps stopping."""
+    Raised in place of the ``KeyboardInterrupt`` (so it reaches the caller as a typed error
+    through any framework that swallows Ctrl-C); the CLI exits with 130."""

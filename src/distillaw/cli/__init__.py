@@ -64,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # read-only FS, full disk, permission, ...: one line, naming the path
         sys.stderr.write(f"error: {os_error(exc, action='cannot read or write')}\n")
         return 2
+    if rv == 130:  # typer turns Ctrl-C into a return value of 130
+        sys.stderr.write("interrupted\n")
     return rv if isinstance(rv, int) else 0
 
 
