@@ -66,6 +66,24 @@ def check_save_target(directory: str | os.PathLike, label: str | None = None) ->
     return directory
 
 
+def _write_netcdf(idata, path: Path) -> None:
+    """Write ``idata`` as NetCDF (HDF5, the layout ``arviz.from_netcdf`` reads) to ``path``.
+
+    The file is built in memory and written with plain Python file IO: HDF5 (h5netcdf)
+    crashes the interpreter (segfault on close) when the disk fills up under it, while a
+    full disk here is an ordinary ``OSError`` that becomes a one-line StorageError.
+    """
+    import io
+
+    import xarray as xr
+
+    tree = xr.DataTree.from_dict({f"/{g}": getattr(idata, g) for g in idata.groups()})
+    buf = io.BytesIO()
+    tree.to_netcdf(buf, engine="h5netcdf")
+    with open(path, "wb") as out:
+        out.write(buf.getbuffer())
+
+
 class _MixedRead(Exception):
     """The card and the draws read do not belong together (or vanished mid-read)."""
 
@@ -561,7 +579,7 @@ class Posterior:
         def fill(tmp: Path) -> None:
             idata = self.idata.copy()
             idata.posterior.attrs["distillaw_spec"] = json.dumps(self.spec, default=str)
-            idata.to_netcdf(str(tmp / "posterior.nc"))
+            _write_netcdf(idata, tmp / "posterior.nc")
             (tmp / "card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
             (tmp / "card.md").write_text(self.card_markdown(card))
 
