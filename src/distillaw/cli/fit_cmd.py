@@ -229,8 +229,7 @@ def predict_command(
         elif any(v is not None for v in (L_T, N_T, D_T)):
             raise CLIError(f"--L-T/--N-T/--D-T apply to a distillation posterior; this one is "
                            f"{post.law}")
-        pred = post.predict(pd.DataFrame(row), ci, group=group, predictive=predictive)
-        _check_prediction(pred)
+        pred = _predict(post, pd.DataFrame(row), ci, group, predictive)
         r = pred.iloc[0]
         result = {"law": post.law, "point": {k: float(v[0]) for k, v in row.items()},
                   "quantity": "N_T_star" if post.law == "capacity-gap" else "loss",
@@ -249,8 +248,7 @@ def predict_command(
     if len(table) == 0:
         raise CLIError(f"{points}: no rows")
     _check_points(table, post.law, points)
-    pred = post.predict(table, ci, group=group, predictive=predictive)
-    _check_prediction(pred, points)
+    pred = _predict(post, table, ci, group, predictive, points)
     atomic_write_bytes(out, pred.to_csv(index=False).encode())
     if as_json:
         emit_json({"law": post.law, "ci": ci, "predictive": predictive, "rows": len(pred),
@@ -260,8 +258,19 @@ def predict_command(
     return 0
 
 
+def _predict(post, table, ci: float, group, predictive: bool, file: Path | None = None):
+    """Predict; NaN or inf in the result is an error (e.g. --L-T 1e-300), never a printed
+    number. NumPy's overflow warnings are silenced because that check replaces them with
+    one line that names the row."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        pred = post.predict(table, ci, group=group, predictive=predictive)
+    _check_prediction(pred, file)
+    return pred
+
+
 def _check_prediction(pred, file: Path | None = None) -> None:
-    """NaN or inf in a prediction is an error (e.g. --L-T 1e-300), never a printed number."""
     from ..guards import check_finite
 
     check_finite(pred[["median", "lower", "upper"]].to_numpy(),
