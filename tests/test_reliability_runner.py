@@ -3,7 +3,6 @@ loads them with ``weights_only=True`` (nothing read from the cache can run code)
 
 from __future__ import annotations
 
-
 import pytest
 
 torch = pytest.importorskip("torch")
