@@ -104,3 +104,21 @@ def test_unreadable_cached_model_is_set_aside_for_retraining(tmp_path, full):
     with pytest.raises(DistillawError, match="unreadable.*set aside.*run again"):
         store.load("k1", CPU.device)
     assert not store.has("k1") and list(store.root.glob("k1.unreadable-*"))
+
+
+def test_waiting_for_a_model_lock_says_so_and_is_bounded(tmp_path, monkeypatch, capsys):
+    from filelock import FileLock
+
+    import distillaw.runner.plan as plan_mod
+    from distillaw.errors import StorageError
+
+    monkeypatch.setattr(plan_mod, "MODEL_LOCK_TIMEOUT", 0.2)
+    store = ModelStore(tmp_path)
+    with store.lock("k"):  # free: taken at once, silently
+        pass
+    assert capsys.readouterr().err == ""
+    with FileLock(str(store.root / "k.lock")):  # another process trains it
+        with pytest.raises(StorageError, match="could not lock the cached model within 0.2 s"):
+            with store.lock("k"):
+                pass
+    assert "another process is training this model" in capsys.readouterr().err

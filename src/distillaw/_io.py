@@ -174,9 +174,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return atomic_write(path, lambda fh: fh.write(data))
 
 
-def file_lock(path: str | os.PathLike, timeout: float | None = None, what: str = "file"):
+def file_lock(path: str | os.PathLike, timeout: float | None = None, what: str = "file",
+              on_wait: Callable[[], None] | None = None):
     """A :class:`filelock.FileLock` on ``path`` whose wait is bounded; acquiring it raises
-    :class:`StorageError` with a clear message instead of ``filelock.Timeout``."""
+    :class:`StorageError` with a clear message instead of ``filelock.Timeout``.
+    ``on_wait()`` is called once if the lock is not free at once (to tell the user)."""
     from filelock import FileLock, Timeout
 
     lock = FileLock(str(path), timeout=LOCK_TIMEOUT if timeout is None else timeout)
@@ -184,7 +186,14 @@ def file_lock(path: str | os.PathLike, timeout: float | None = None, what: str =
     @contextlib.contextmanager
     def _held():
         try:
-            lock.acquire()
+            if on_wait is not None:
+                try:
+                    lock.acquire(timeout=0)
+                except Timeout:
+                    on_wait()
+                    lock.acquire()
+            else:
+                lock.acquire()
         except Timeout:
             raise StorageError(
                 f"{path}: could not lock the {what} within {lock.timeout:g} s (another "

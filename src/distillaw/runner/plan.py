@@ -39,6 +39,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,9 +48,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from filelock import FileLock
 
 from .. import __version__
+from .._io import file_lock
 from ..data import append_runs, read_runs, read_table, validate_runs
 from ..errors import DistillawError
 from ..laws.compute import FlopsModel, distillation_flops, supervised_flops
@@ -58,6 +59,7 @@ from .model import GPT, GPTConfig, shape_for_params
 from .train import Runtime, TrainConfig, discard_checkpoint, resolve_runtime, train_model
 
 SOURCE_TAG = "distillaw-runner"
+MODEL_LOCK_TIMEOUT = float(os.environ.get("DISTILLAW_MODEL_LOCK_TIMEOUT", str(24 * 3600)))
 # Planner columns carried into result rows (prediction vs outcome, for calibration checks).
 PASS_THROUGH = ("predicted_median", "predicted_lower", "predicted_upper", "expected_gain")
 
@@ -102,9 +104,18 @@ class ModelStore:
     def meta(self, key: str) -> dict:
         return json.loads((self.dir(key) / "meta.json").read_text())
 
-    def lock(self, key: str) -> FileLock:
+    def lock(self, key: str):
+        """Held while a model is trained: a second process asking for the same model waits
+        for the first (it says so), at most ``DISTILLAW_MODEL_LOCK_TIMEOUT`` seconds (default
+        a day: the other process may be training a large model), then fails with a
+        message naming the lock file."""
         self.root.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.root / f"{key}.lock"))
+        path = self.root / f"{key}.lock"
+
+        def say():
+            sys.stderr.write(f"waiting for {path}: another process is training this model\n")
+
+        return file_lock(path, MODEL_LOCK_TIMEOUT, "cached model", on_wait=say)
 
     def save(self, key: str, model: GPT, meta: dict) -> None:
         d = self.dir(key)
