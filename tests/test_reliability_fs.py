@@ -203,3 +203,16 @@ def test_lock_waits_are_bounded_with_a_clear_message(tmp_path):
     # a lock that cannot be created at all fails at once, naming the path
     with pytest.raises(StorageError, match="/proc/self/runs.csv"):
         append_runs("/proc/self/runs.csv", ROW, timeout=0.2)
+
+
+def test_os_errors_map_to_one_line_naming_the_path():
+    import errno
+
+    from distillaw._io import os_error
+
+    for code, words in ((errno.EACCES, "permission denied"), (errno.EROFS, "read-only"),
+                        (errno.ENOSPC, "no space left"), (errno.ENAMETOOLONG, "too long"),
+                        (errno.EISDIR, "is a directory")):
+        e = os_error(OSError(code, os.strerror(code), "/x/y"))
+        assert isinstance(e, StorageError) and isinstance(e, OSError)
+        assert str(e).startswith("/x/y: ") and words in str(e) and "\n" not in str(e)
