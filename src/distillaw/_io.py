@@ -101,7 +101,9 @@ def _check_writable_folder(path: Path, label: str) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise os_error(exc, path, f"{label}: cannot write in {anc}") from None
+        reason = _STRERROR.get(exc.errno, exc.strerror or type(exc).__name__)
+        raise StorageError(f"{label}: cannot write in {anc} ({reason})", str(path),
+                           exc.errno) from None
 
 
 def _check_name(path: Path, label: str) -> None:
