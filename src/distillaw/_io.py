@@ -223,6 +223,26 @@ def _fsync_tree(folder: Path) -> None:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back for the two renames of a folder swap (microseconds), so
+    an interrupt lands before or after it; SIGKILL cannot be held, which is what
+    :func:`recover_dir` is for."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+            signal, "pthread_sigmask"):
+        yield  # handlers run in the main thread only; no signal masks on Windows
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _aside(path: Path) -> list[Path]:
     """Complete old copies of ``path`` set aside by an interrupted swap, newest first."""
     olds = [p for p in path.parent.glob(f".{path.name}.old-*") if p.is_dir()]
@@ -254,7 +274,7 @@ def atomic_dir(path: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
             fill(new)
             os.chmod(new, 0o777 & ~_umask())
             _fsync_tree(new)
-            with _swap_lock(path):
+            with _swap_lock(path), _signals_held():
                 _recover_locked(path)
                 old = None
                 if path.exists():
