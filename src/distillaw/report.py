@@ -42,17 +42,10 @@ import numpy as np
 import pandas as pd
 
 from ._version import __version__
-from .decision import (
-    Allocation,
-    allocate,
-    crossover,
-    crossover_budget,
-    fmt_count,
-    fmt_flops,
-    fmt_small,
-)
+from .decision import Allocation, allocate, crossover, crossover_budget
 from .errors import DecisionError, PosteriorError
 from .laws.compute import DEFAULT_FLOPS, SCENARIOS, FlopsModel
+from .presentation import fmt_count, fmt_flops, fmt_small
 from .risk import STANDARD, parse_risk
 
 SCENARIO_WORDS = {
