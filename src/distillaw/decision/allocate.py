@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -25,8 +24,8 @@ from ..risk import Risk, parse_risk
 from .draws import _collect_draws, _Params, _subset
 from .frontiers import _frontier_teacher, _frontier_tokens
 from .geometry import _infeasible_message, _Surface
-from .result import Allocation
-from .scoring import _default_threads, _precision, _Scorer
+from .result import Allocation, _Choice, _OwnOptima
+from .scoring import _pool, _precision, _Scorer
 from .search import _distillation_scores, _Search
 from .settings import CI, FREE_DRAWS, Resolution, _bounds
 
@@ -131,10 +130,8 @@ def allocate(posterior, budget: float, *, student: float | None = None,
     screen32 = _precision(precision)
     law, draws = _collect_draws(posterior, supervised, group, max_draws, seed)
     res = resolution or Resolution()
-    n_threads = threads or _default_threads()
     surface = _Surface(C, scenario, flops_model, b, free_student=student is None)
-    with ThreadPoolExecutor(n_threads) if n_threads > 1 else _NoPool() as pool:
-        pool = pool if n_threads > 1 else None
+    with _pool(threads) as pool:
         params = _Params(draws)
         scorer = _Scorer(params, risk_obj, pool, screen32)
         if law == "supervised":
@@ -149,19 +146,14 @@ def allocate(posterior, budget: float, *, student: float | None = None,
             fr_t = _frontier_teacher(surface, fscorer, out, res.coarse())
             fr_d = _frontier_tokens(surface, fscorer, out, res.coarse())
         n_evals = scorer.n_evals
-    regret_draws = None
-    if out.get("own_best") is not None:
-        # Each draw's own optimum can be no worse than the chosen allocation.
-        idx = out.get("regret_idx")
-        chosen = out["loss"] if idx is None else out["loss"][idx]
-        regret_draws = np.maximum(chosen - out["own_best"], 0.0)
     alloc = Allocation(
         kind=law, scenario=scenario if law == "distillation" else None, risk=risk_obj.spec,
-        budget=C, student_fixed=student is not None, N_S=out["N_S"], D_S=out["D_S"],
-        N_T=out.get("N_T"), D_T=out.get("D_T"), flops=out["flops"], loss_draws=out["loss"],
-        teacher_loss_draws=out.get("L_T"), score=out["score"], supervised_N=out["sup_N"],
-        supervised_D=out["sup_D"], supervised_loss_draws=out["sup_loss"],
-        regret_draws=regret_draws, optimal_tol=optimal_tol, draw_optima=out.get("optima"),
+        budget=C, student_fixed=student is not None, N_S=out.N_S, D_S=out.D_S,
+        N_T=out.N_T, D_T=out.D_T, flops=out.flops, loss_draws=out.loss,
+        teacher_loss_draws=out.L_T, score=out.score, supervised_N=out.sup_N,
+        supervised_D=out.sup_D, supervised_loss_draws=out.sup_loss,
+        regret_draws=None if out.own is None else out.own.regret(out.loss),
+        optimal_tol=optimal_tol, draw_optima=None if out.own is None else out.own.table,
         frontier_teacher=fr_t, frontier_tokens=fr_d, flops_model=flops_model.to_dict(),
         bounds=b, n_draws=params.S, seed=seed, tie_tol=tie_tol if law == "distillation" else 0.0,
         ci=ci, risk_label=risk_obj.label, n_evaluations=n_evals)
@@ -200,16 +192,8 @@ def _warnings(a: Allocation) -> list[str]:
     return out
 
 
-class _NoPool:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
 def _allocate_supervised(surface: _Surface, params: _Params, scorer: _Scorer, student,
-                         res: Resolution, regret: bool) -> dict:
+                         res: Resolution, regret: bool) -> _Choice:
     """Compute-optimal supervised model (or the fixed student trained on the whole budget)."""
     C = surface.C
     if student is not None:
@@ -247,14 +231,15 @@ def _allocate_supervised(surface: _Surface, params: _Params, scorer: _Scorer, st
     N, D = math.exp(lN), math.exp(lD)
     score = float(scorer.risk(loss[:, None])[0])
     total = float(supervised_flops(N, D, surface.fm))
-    return {"N_S": N, "D_S": D, "loss": loss, "score": score, "sup_N": N, "sup_D": D,
-            "sup_loss": loss, "own_best": own, "optima": optima,
-            "flops": {"student_training": total, "teacher_inference": 0.0,
-                      "teacher_pretraining": 0.0, "total": total}}
+    return _Choice(N_S=N, D_S=D, loss=loss, score=score, sup_N=N, sup_D=D, sup_loss=loss,
+                   own=None if own is None else _OwnOptima(own, optima),
+                   flops={"student_training": total, "teacher_inference": 0.0,
+                          "teacher_pretraining": 0.0, "total": total})
 
 
 def _allocate_distillation(surface: _Surface, params: _Params, scorer: _Scorer, student,
-                           res: Resolution, regret: bool, tie_tol: float, seed: int = 0) -> dict:
+                           res: Resolution, regret: bool, tie_tol: float,
+                           seed: int = 0) -> _Choice:
     C = surface.C
     tie = tie_tol if not surface.d_pre else None
     search = _Search(surface, _distillation_scores(surface, scorer, False), res)
@@ -328,7 +313,6 @@ def _allocate_distillation(surface: _Surface, params: _Params, scorer: _Scorer, 
              "teacher_inference_uncharged": 0.0 if surface.d_lgt else inference,
              "teacher_pretraining_uncharged": 0.0 if surface.d_pre else pretrain,
              "total": total}
-    return {"N_S": N_S, "D_S": D_S, "N_T": N_T, "D_T": D_T, "loss": loss, "L_T": L_T,
-            "regret_idx": sub,
-            "score": float(v[0]), "sup_N": sup_N, "sup_D": math.exp(sup_lD),
-            "sup_loss": sup_loss, "own_best": own, "optima": optima, "flops": flops}
+    return _Choice(N_S=N_S, D_S=D_S, N_T=N_T, D_T=D_T, loss=loss, L_T=L_T, score=float(v[0]),
+                   sup_N=sup_N, sup_D=math.exp(sup_lD), sup_loss=sup_loss, flops=flops,
+                   own=None if own is None else _OwnOptima(own, optima, sub))

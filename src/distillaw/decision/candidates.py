@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -15,10 +14,9 @@ from ..laws.compute import (
     FlopsModel,
 )
 from ..risk import Risk, parse_risk
-from .allocate import _NoPool
 from .draws import _collect_draws, _Params
 from .geometry import _infeasible_message, _Surface
-from .scoring import _default_threads, _precision, _Scorer
+from .scoring import _pool, _precision, _Scorer
 from .search import _distillation_scores
 from .settings import _bounds
 
@@ -60,10 +58,8 @@ def score_allocations(posterior, candidates, *, risk: str | Risk = "mean",
     for c, v in vals.items():
         if c in ("N_S", "D_S") and not np.all(v > 0):
             raise DecisionError(f"candidates: {c} must be positive numbers")
-    n_threads = threads or _default_threads()
-    with ThreadPoolExecutor(n_threads) if n_threads > 1 else _NoPool() as pool:
-        scorer = _Scorer(_Params(draws), parse_risk(risk), pool if n_threads > 1 else None,
-                         _precision(precision))
+    with _pool(threads) as pool:
+        scorer = _Scorer(_Params(draws), parse_risk(risk), pool, _precision(precision))
         args = [np.log(vals["N_S"])[None, :], np.log(vals["D_S"])[None, :]]
         if teacher:
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -123,10 +119,8 @@ def budget_surface(posterior, budget: float, *, student: float,
     ok = ulo <= uhi
     ulo, uhi = np.where(ok, ulo, 0.0), np.where(ok, uhi, 0.0)
     u = ulo[:, None] + (uhi - ulo)[:, None] * np.linspace(0.0, 1.0, n_size)[None, :]
-    n_threads = threads or _default_threads()
-    with ThreadPoolExecutor(n_threads) if n_threads > 1 else _NoPool() as pool:
-        scorer = _Scorer(_Params(draws), risk_obj, pool if n_threads > 1 else None,
-                         _precision(precision))
+    with _pool(threads) as pool:
+        scorer = _Scorer(_Params(draws), risk_obj, pool, _precision(precision))
         f = _distillation_scores(surface, scorer, False)
         score = f(None, lNS[:, None], t[:, None], u)
     score[~ok] = np.inf

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..laws.capacity_gap import minimise_1d
 from .geometry import _Surface
+from .result import _Choice
 from .scoring import _Scorer
 from .search import _distillation_scores, _Search
 from .settings import CI, LOG3, Resolution
@@ -20,7 +21,7 @@ def _bands(loss: np.ndarray, ci: float = CI) -> dict:
     return {"median": q[0], "lower": q[1], "upper": q[2], "mean": loss.mean(axis=0)}
 
 
-def _frontier_teacher(surface: _Surface, scorer: _Scorer, out: dict, res: Resolution,
+def _frontier_teacher(surface: _Surface, scorer: _Scorer, out: _Choice, res: Resolution,
                       n: int = 41) -> pd.DataFrame:
     """Student loss against teacher size at this budget.
 
@@ -30,7 +31,7 @@ def _frontier_teacher(surface: _Surface, scorer: _Scorer, out: dict, res: Resolu
     best loss), so teachers follow the chosen teacher's tokens per parameter instead,
     ``D_T = (D_T*/N_T*) N_T``: the capacity-gap curve of Busbridge Fig. 4 / Zhang et al.
     """
-    N_S, N_T, D_T = out["N_S"], out["N_T"], out["D_T"]
+    N_S, N_T, D_T = out.N_S, out.N_T, out.D_T
     lNS = math.log(N_S)
     centre = math.log(max(N_T, N_S))
     lo = max(surface.b["N_T"][0], min(math.log(N_S) - math.log(30.0), centre - math.log(100.0)))
@@ -72,7 +73,7 @@ def _frontier_teacher(surface: _Surface, scorer: _Scorer, out: dict, res: Resolu
     return df.reset_index(drop=True)
 
 
-def _frontier_tokens(surface: _Surface, scorer: _Scorer, out: dict, res: Resolution,
+def _frontier_tokens(surface: _Surface, scorer: _Scorer, out: _Choice, res: Resolution,
                      n: int = 17) -> pd.DataFrame:
     """Best student loss for each number of distillation tokens D_S at this budget.
 
@@ -80,7 +81,7 @@ def _frontier_tokens(surface: _Surface, scorer: _Scorer, out: dict, res: Resolut
     pretraining and/or logits as charged); in the best case the teacher is free and the
     budget caps D_S.
     """
-    N_S, D_S = out["N_S"], out["D_S"]
+    N_S, D_S = out.N_S, out.D_S
     lNS = math.log(N_S)
     F_S3 = 3.0 * float(surface.fm.forward(N_S))
     lDS_max = min(math.log(surface.C / F_S3), surface.b["D_S"][1])

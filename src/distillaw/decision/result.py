@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..presentation import _confidence, fmt_count, fmt_flops, fmt_small
+from ..presentation import allocation_headline, allocation_summary
 from .settings import CI
 
 
@@ -18,6 +18,45 @@ def _summ(x: np.ndarray, ci: float = CI) -> dict:
     q = np.quantile(x, [0.5, (1 - ci) / 2, (1 + ci) / 2])
     return {"median": float(q[0]), "lower": float(q[1]), "upper": float(q[2]),
             "mean": float(x.mean()), "sd": float(x.std())}
+
+
+@dataclass(frozen=True)
+class _OwnOptima:
+    """Each draw's own optimum, found by the same search run on that draw alone.
+
+    ``best``: the loss there, one per draw; ``table``: the optimum's sizes per draw (``None``
+    for a fixed student trained supervised: there is nothing to choose); ``draws``: the
+    indices of the draws they belong to (``None``: all draws).
+    """
+
+    best: np.ndarray
+    table: pd.DataFrame | None
+    draws: np.ndarray | None = None
+
+    def regret(self, loss: np.ndarray) -> np.ndarray:
+        """Regret of the chosen allocation (its ``loss`` draws) against each draw's own
+        optimum; that optimum can be no worse than the choice, so it is clipped at 0."""
+        chosen = loss if self.draws is None else loss[self.draws]
+        return np.maximum(chosen - self.best, 0.0)
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """What the search found: the allocation, its loss draws and the supervised alternative
+    at the same compute. Teacher fields are ``None`` for a supervised allocation."""
+
+    N_S: float
+    D_S: float
+    loss: np.ndarray
+    score: float
+    flops: dict
+    sup_N: float
+    sup_D: float
+    sup_loss: np.ndarray
+    N_T: float | None = None
+    D_T: float | None = None
+    L_T: np.ndarray | None = None
+    own: _OwnOptima | None = None
 
 
 @dataclass
@@ -162,71 +201,13 @@ class Allocation:
         return _jsonable(d)
 
     def headline(self) -> str:
-        """One sentence: what to do."""
-        s = self.loss
-        if self.kind == "supervised":
-            return (f"Train supervised: a {fmt_count(self.N_S)}-parameter model on "
-                    f"{fmt_count(self.D_S)} tokens (loss {s['median']:.3f} nats).")
-        if self.recommendation == "supervised":
-            p = self.p_beats_supervised
-            who = (f"the {fmt_count(self.supervised_N)} student" if self.student_fixed else
-                   f"a {fmt_count(self.supervised_N)} model")
-            why = ("distillation is very unlikely to beat it here" if p < 0.05 else
-                   "distillation is unlikely to beat it here" if p < 0.2 else
-                   "distillation beats it less often than not" if p < 0.45 else
-                   "distillation is a toss-up here and supervised training is simpler")
-            return (f"Train {who} supervised on {fmt_count(self.supervised_D)} tokens: {why} "
-                    f"(P(distillation beats supervised) = {p:.2f}).")
-        if self.scenario == "best-case":
-            teacher = (f"use an existing teacher of loss {self.L_T:.3f} nats "
-                       f"(e.g. {fmt_count(self.N_T)} parameters trained on "
-                       f"{fmt_count(self.D_T)} tokens)")
-        elif self.scenario == "teacher-inference":
-            teacher = (f"use a {fmt_count(self.N_T)} teacher trained on {fmt_count(self.D_T)} "
-                       f"tokens (its training not charged)")
-        else:
-            teacher = f"train a {fmt_count(self.N_T)} teacher on {fmt_count(self.D_T)} tokens"
-        student = ("the" if self.student_fixed else "a") + f" {fmt_count(self.N_S)} student"
-        return (f"Distil: {teacher}, then distil {student} on {fmt_count(self.D_S)} tokens; "
-                f"P(beats supervised) = {self.p_beats_supervised:.2f}.")
+        """One sentence: what to do (written by :mod:`distillaw.presentation`)."""
+        return allocation_headline(self)
 
     def summary(self) -> str:
-        """Plain-words summary: what to do, what loss to expect, how sure we are."""
-        s, ci = self.loss, int(round(100 * self.ci))
-        lines = [self.headline(), ""]
-        lines.append(f"Budget {fmt_flops(self.budget)}, scenario {self.scenario or 'supervised'}"
-                     f", risk measure {self.risk} ({self.risk_label}), {self.n_draws} "
-                     f"posterior draws.")
-        if self.kind == "distillation":
-            f = self.flops
-            lines.append(
-                f"Compute: student training {100 * f['student_training'] / self.budget:.0f}%, "
-                f"teacher logits {100 * f['teacher_inference'] / self.budget:.0f}%, teacher "
-                f"pretraining {100 * f['teacher_pretraining'] / self.budget:.0f}% of the budget"
-                + (" (teacher pretraining not charged: "
-                   f"{fmt_flops(f['teacher_pretraining_uncharged'])})"
-                   if f.get("teacher_pretraining_uncharged") else "") + ".")
-            lines.append(f"Distilled student loss: {s['median']:.3f} nats ({ci}% interval "
-                         f"{s['lower']:.3f}-{s['upper']:.3f}); teacher loss "
-                         f"{self.L_T:.3f}.")
-            sv = self.supervised_loss
-            lines.append(f"Supervised alternative ({fmt_count(self.supervised_N)} on "
-                         f"{fmt_count(self.supervised_D)} tokens, same compute): "
-                         f"{sv['median']:.3f} nats ({sv['lower']:.3f}-{sv['upper']:.3f}).")
-            adv = self.advantage
-            lines.append(f"Distillation is better by {adv['median']:+.4f} nats ({ci}% interval "
-                         f"{adv['lower']:+.4f} to {adv['upper']:+.4f}); P(distillation beats "
-                         f"supervised) = {self.p_beats_supervised:.2f} "
-                         f"({_confidence(self.p_beats_supervised)}).")
-        else:
-            lines.append(f"Loss: {s['median']:.3f} nats ({ci}% interval {s['lower']:.3f}-"
-                         f"{s['upper']:.3f}).")
-        if self.regret_draws is not None:
-            lines.append(f"Expected regret against each draw's own optimum: "
-                         f"{fmt_small(self.expected_regret)} nats; P(chosen allocation "
-                         f"optimal, within {self.optimal_tol:g} nats) = {self.p_optimal:.2f}.")
-        lines += [f"Note: {w}" for w in self.warnings]
-        return "\n".join(lines)
+        """Plain-words summary: what to do, what loss to expect, how sure we are (written by
+        :mod:`distillaw.presentation`)."""
+        return allocation_summary(self)
 
     def __str__(self) -> str:
         return self.summary()

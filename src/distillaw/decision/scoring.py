@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -115,6 +116,13 @@ def _precision(precision: str) -> bool:
         raise DecisionError(f"precision must be 'mixed', 'float32' or 'float64', got "
                             f"{precision!r}")
     return precision != "float64"
+
+
+def _pool(threads: int | None):
+    """A thread pool for the scorer, or ``nullcontext()`` (which yields ``None``) when one
+    thread is asked for: the scorer then runs its blocks inline."""
+    n = threads or _default_threads()
+    return ThreadPoolExecutor(n) if n > 1 else contextlib.nullcontext()
 
 
 def _default_threads() -> int:
