@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from distillaw.cli.ranges import parse_ranges
 from distillaw.data import read_runs
 from distillaw.errors import PlanningError, RunTableError
 from distillaw.laws.compute import FlopsModel
@@ -14,7 +15,6 @@ from distillaw.planning import (
     Target,
     candidate_grid,
     expected_variance_reduction,
-    parse_ranges,
     plan,
     pool_costs,
 )
