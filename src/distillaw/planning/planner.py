@@ -25,7 +25,7 @@ from .pools import _prepare_pool, pool_costs
 from .result import Plan
 from .selection import _Budget, _greedy, _log_grid_order
 from .settings import CI, CRITERIA, DEFAULT_DRAWS, DEFAULT_FANTASIES, METHODS
-from .targets import make_target
+from .targets import as_target
 
 
 def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: float,
@@ -91,6 +91,79 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
     >>> p.total_cost <= 1e19
     True
     """
+    fm = _check_arguments(posterior, method, criterion, k, budget, draws, n_fantasies, ess_min,
+                          cost, group)
+    budget = float(budget)
+    # target= is converted once, here; it is evaluated on the planner's draws below.
+    request = as_target(target, student=student, student_tokens=student_tokens,
+                        alloc_budget=alloc_budget, scenario=scenario, risk=risk,
+                        allocate_kwargs=allocate_kwargs)
+    pool = _prepare_pool(pool, posterior, group)
+    params_t, params_by_group, sigma, nu = _planner_draws(posterior, pool, group, draws, seed)
+    S = sigma.shape[0]
+    tgt = request.evaluate(posterior, params_t, group=group, flops_model=fm, seed=seed)
+    T = np.asarray(tgt.draws, float).reshape(S, -1)
+    if not np.all(np.isfinite(T)):
+        raise PlanningError("the target is not finite on every posterior draw")
+
+    costs = pool_costs(pool, fm, teacher_inference=teacher_inference)
+    keys = costs["teacher_key"]
+    mu_obs, cand_obs, teachers = _observables(posterior, pool, params_by_group, keys)
+    if not np.all(np.isfinite(mu_obs)):
+        bad = int(np.flatnonzero(~np.isfinite(mu_obs).all(axis=0))[0])
+        raise PlanningError(f"the law is not finite for pool row {min(bad, len(pool) - 1) + 1}")
+    noise_var = float(np.mean(sigma ** 2))
+    info: dict = {"draws": S, "pool_size": len(pool), "new_teachers": len(teachers),
+                  "cost_model": fm.to_dict(), "teacher_inference": teacher_inference,
+                  "per_flop": per_flop}
+
+    def estimator() -> _AutoState:
+        # Same draws and fantasy seed for selection and reporting: reproducible numbers.
+        imp = lin = None
+        if criterion in ("auto", "importance"):
+            fan = _Fantasies(mu_obs, sigma, nu, n_fantasies, np.random.default_rng(seed + 1))
+            imp = _ImportanceState(fan, T, cand_obs)
+        if criterion in ("auto", "linear"):
+            lin = _LinearState(mu_obs, T, noise_var, cand_obs)
+        return _AutoState(imp, lin, ess_min)
+
+    bud = _Budget(costs, budget)
+    if method == "active":
+        state = estimator()
+        order, gains, paid, n_aff = _greedy(state.scores, state.update, bud, k, per_flop)
+        reasons = [f"active ({mode}): best expected {'gain/FLOP' if per_flop else 'gain'} "
+                   f"of {n} affordable" for mode, n in zip(state.modes, n_aff, strict=False)]
+    else:
+        if method == "d-optimal":
+            R = min(S, 48)
+            rows = np.sort(np.random.default_rng(seed + 2).choice(S, R, replace=False))
+            jac, prec = _jacobians(posterior, pool, params_by_group, keys, rows)
+            order, paid, reasons, info["d_gain"] = _d_optimal_order(
+                jac, prec, noise_var, cand_obs, bud, k, per_flop)
+        elif method == "random":
+            order, paid, reasons = _random_order(len(pool), bud, k, np.random.default_rng(seed))
+        else:  # log-grid
+            order, paid = _log_grid_order(pool, bud, k, existing)
+            reasons = ["log-grid: farthest (maximin, standardised log inputs) affordable "
+                       "candidate"] * len(order)
+        # Report every method's batch with the same estimator (marginal gains in order).
+        state = estimator()
+        gains = _replay(state, order)
+        reasons = [f"{r}; gain by {m}" for r, m in zip(reasons, state.modes, strict=True)]
+    info.update(_estimator_info(state, criterion, n_fantasies, ess_min, S, bool(order)))
+
+    total = float(sum(paid))
+    if total > budget:  # the budget is a hard constraint
+        raise PlanningError(f"internal error: plan costs {total:g} > budget {budget:g}")
+    runs = _plan_table(posterior, pool, order, paid, gains, reasons, state.var0, costs,
+                       params_by_group, seed, run_prefix)
+    return Plan(runs=runs, method=method, target=tgt.summary(), budget=budget, k=int(k),
+                total_cost=total, info=info)
+
+
+def _check_arguments(posterior, method, criterion, k, budget, draws, n_fantasies, ess_min,
+                     cost, group) -> FlopsModel:
+    """Check plan()'s settings (one clear error each); returns the cost model."""
     if method not in METHODS:
         raise PlanningError(f"unknown method {method!r}; use {', '.join(METHODS)}")
     if criterion not in CRITERIA:
@@ -120,14 +193,17 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
     if len(groups) > 1 and group is None:
         raise PlanningError(f"the posterior has groups ({', '.join(groups)}): pass group= for "
                             "the target")
-    pool = _prepare_pool(pool, posterior, group)
+    return fm
 
-    # ---- draws (aligned across groups: same thinning for the same seed)
+
+def _planner_draws(posterior: Posterior, pool: pd.DataFrame, group, draws: int, seed: int):
+    """Parameter draws for the target's group and for each pool group, and noise draws, all
+    aligned (same thinning for the same seed)."""
     n_use = min(int(draws), posterior.n_draws)
     try:
         noise = posterior.noise_draws(max_draws=n_use, seed=seed)
         params_t = posterior.param_draws(group, max_draws=n_use, seed=seed)
-        if len(groups) > 1:
+        if len(posterior.groups) > 1:
             params_by_group = {g: posterior.param_draws(g, max_draws=n_use, seed=seed)
                                for g in sorted(set(pool["_pgroup"]))}
         else:
@@ -136,101 +212,57 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
         raise PlanningError(f"posterior: {exc}") from None
     S = next(iter(params_t.values())).shape[0]
     sigma = noise["sigma"]
-    nu = noise.get("nu")
     if sigma.shape[0] != S:
         raise PlanningError("posterior noise draws do not line up with its parameter draws")
+    return params_t, params_by_group, sigma, noise.get("nu")
 
-    tgt = make_target(posterior, target, params_t, group=group, student=student,
-                      student_tokens=student_tokens, alloc_budget=alloc_budget,
-                      scenario=scenario, risk=risk, flops_model=fm,
-                      allocate_kwargs=allocate_kwargs, seed=seed)
-    T = np.asarray(tgt.draws, float).reshape(S, -1)
-    if not np.all(np.isfinite(T)):
-        raise PlanningError("the target is not finite on every posterior draw")
 
-    costs = pool_costs(pool, fm, teacher_inference=teacher_inference)
-    keys = costs["teacher_key"]
-    mu_obs, cand_obs, teachers = _observables(posterior, pool, params_by_group, keys)
-    if not np.all(np.isfinite(mu_obs)):
-        bad = int(np.flatnonzero(~np.isfinite(mu_obs).all(axis=0))[0])
-        raise PlanningError(f"the law is not finite for pool row {min(bad, len(pool) - 1) + 1}")
-    bud = _Budget(costs, budget)
-    rng = np.random.default_rng(seed)
-    noise_var = float(np.mean(sigma ** 2))
-    info: dict = {"draws": S, "pool_size": len(pool), "new_teachers": len(teachers),
-                  "cost_model": fm.to_dict(), "teacher_inference": teacher_inference,
-                  "per_flop": per_flop}
+def _d_optimal_order(jac, prec, noise_var, cand_obs, bud: _Budget, k: int, per_flop: bool):
+    dstate = _DOptState(jac, noise_var, prec, cand_obs)
+    order, dgain, paid, n_aff = _greedy(dstate.scores, dstate.update, bud, k, per_flop)
+    reasons = [f"d-optimal: best log-det gain{'/FLOP' if per_flop else ''} of {n} "
+               "affordable" for n in n_aff]
+    return order, paid, reasons, dgain
 
-    def estimator(crit: str) -> _AutoState:
-        # Same draws and fantasy seed for selection and reporting: reproducible numbers.
-        imp = lin = None
-        if crit in ("auto", "importance"):
-            fan = _Fantasies(mu_obs, sigma, nu, n_fantasies, np.random.default_rng(seed + 1))
-            imp = _ImportanceState(fan, T, cand_obs)
-        if crit in ("auto", "linear"):
-            lin = _LinearState(mu_obs, T, noise_var, cand_obs)
-        return _AutoState(imp, lin, ess_min)
 
-    if method == "active":
-        state = estimator(criterion)
-        order, gains, paid, n_aff = _greedy(state.scores, state.update, bud, k, per_flop)
-        reasons = [f"active ({mode}): best expected {'gain/FLOP' if per_flop else 'gain'} "
-                   f"of {n} affordable" for mode, n in zip(state.modes, n_aff, strict=False)]
-    else:
-        if method == "d-optimal":
-            R = min(S, 48)
-            rows = np.sort(np.random.default_rng(seed + 2).choice(S, R, replace=False))
-            jac, prec = _jacobians(posterior, pool, params_by_group, keys, rows)
-            dstate = _DOptState(jac, noise_var, prec, cand_obs)
-            order, dgain, paid, n_aff = _greedy(dstate.scores, dstate.update, bud, k, per_flop)
-            info["d_gain"] = dgain
-            reasons = [f"d-optimal: best log-det gain{'/FLOP' if per_flop else ''} of {n} "
-                       "affordable" for n in n_aff]
-        elif method == "random":
-            order, paid = [], []
-            chosen = np.zeros(len(pool), bool)
-            for c in rng.permutation(len(pool)):
-                if len(order) >= k:
-                    break
-                if bud.affordable(chosen)[c]:
-                    paid.append(bud.take(int(c)))
-                    chosen[c] = True
-                    order.append(int(c))
-            reasons = ["random (seeded) affordable candidate"] * len(order)
-        else:  # log-grid
-            order, paid = _log_grid_order(pool, bud, k, existing)
-            reasons = ["log-grid: farthest (maximin, standardised log inputs) affordable "
-                       "candidate"] * len(order)
-        # Report every method's batch with the same estimator (marginal gains in order).
-        state = estimator(criterion)
-        gains = []
-        for c in order:
-            gains.append(float(state.scores(np.array([c]))[0]))
-            state.update(c)
-        reasons = [f"{r}; gain by {m}" for r, m in zip(reasons, state.modes, strict=True)]
-    info["criterion"] = criterion
-    info["criterion_per_run"] = list(state.modes)
-    info["sd_before"] = float(np.sqrt(state.var0))
-    info["sd_after"] = float(np.sqrt(max(state.current, 0.0)))
+def _random_order(n: int, bud: _Budget, k: int, rng: np.random.Generator):
+    order, paid = [], []
+    chosen = np.zeros(n, bool)
+    for c in rng.permutation(n):
+        if len(order) >= k:
+            break
+        if bud.affordable(chosen)[c]:
+            paid.append(bud.take(int(c)))
+            chosen[c] = True
+            order.append(int(c))
+    return order, paid, ["random (seeded) affordable candidate"] * len(order)
+
+
+def _replay(state: _AutoState, order: list[int]) -> list[float]:
+    """Marginal gains of a batch chosen by another method, in its order."""
+    gains = []
+    for c in order:
+        gains.append(float(state.scores(np.array([c]))[0]))
+        state.update(c)
+    return gains
+
+
+def _estimator_info(state: _AutoState, criterion: str, n_fantasies: int, ess_min: float,
+                    S: int, any_runs: bool) -> dict:
+    info = {"criterion": criterion, "criterion_per_run": list(state.modes),
+            "sd_before": float(np.sqrt(state.var0)),
+            "sd_after": float(np.sqrt(max(state.current, 0.0)))}
     if state.imp is not None:
         info["n_fantasies"] = int(n_fantasies)
         ess = _ess(state.imp.logw)
         info["ess_min"] = float(ess.min())
         info["ess_median"] = float(np.median(ess))
-        if order and criterion == "importance" and info["ess_median"] < ess_min:
+        if any_runs and criterion == "importance" and info["ess_median"] < ess_min:
             info["warning"] = (f"importance weights are degenerate (median ESS "
                                f"{info['ess_median']:.1f} of {S} draws after the batch): "
                                "expected gains are rough; use more draws or criterion "
                                "'auto'/'linear'")
-
-    total = float(sum(paid))
-    if total > budget:  # the budget is a hard constraint
-        raise PlanningError(f"internal error: plan costs {total:g} > budget {budget:g}")
-    runs = _plan_table(posterior, pool, order, paid, gains, reasons, state.var0, costs,
-                       params_by_group, seed, run_prefix)
-    tsum = tgt.summary()
-    return Plan(runs=runs, method=method, target=tsum, budget=budget, k=int(k),
-                total_cost=total, info=info)
+    return info
 
 
 def _plan_table(posterior, pool, order, paid, gains, reasons, var0, costs, params_by_group,
