@@ -44,7 +44,12 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from distillaw import published
-from distillaw.laws import distillation_loss, supervised_loss
+from distillaw.laws import (
+    DISTILLATION_PARAMS,
+    SUPERVISED_PARAMS,
+    distillation_loss,
+    supervised_loss,
+)
 from distillaw.laws.compute import DEFAULT_FLOPS, forward_flops
 from distillaw.loaders import load
 from distillaw.planning import METHODS, candidate_grid, plan, pool_costs
@@ -53,8 +58,8 @@ from distillaw.simulate import simulate_supervised
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "busbridge_distillation_digitized"
-SUP = ("E", "A", "B", "alpha", "beta", "gamma")
-DIS = ("A_prime", "B_prime", "alpha_prime", "beta_prime", "gamma_prime", "c0", "c1", "f1", "d1")
+SUP = SUPERVISED_PARAMS
+DIS = DISTILLATION_PARAMS
 
 
 # ============================================================================ refit

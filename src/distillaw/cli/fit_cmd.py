@@ -40,16 +40,14 @@ def fit_json(post, ci: float = JSON_CI) -> dict:
     Grouped (hierarchical) parameters give the population value (exp of the pooled mean)
     as ``median/lower/upper`` and each group's under ``groups``.
     """
-    import numpy as np
 
+    from ..draws import interval
     from ..posterior import GROUP_DIM, LAW_PARAMS
 
     post_ds = post.idata.posterior
-    q = [0.5, (1 - ci) / 2, (1 + ci) / 2]
-
     def summ(x):
-        m, lo, hi = np.quantile(np.asarray(x, float).ravel(), q)
-        return {"median": float(m), "lower": float(lo), "upper": float(hi)}
+        m, lo, hi = interval(x, ci)
+        return {"median": m, "lower": lo, "upper": hi}
 
     params = {}
     for name in LAW_PARAMS[post.law]:

@@ -71,11 +71,12 @@ Example
 
 from __future__ import annotations
 
+from ..laws import SUPERVISED_PARAMS as SUP_PARAMS
 from ..presentation import fmt_count, fmt_flops, fmt_small
 from .allocate import allocate
 from .candidates import budget_surface, score_allocations
 from .result import Allocation
-from .settings import CI, DEFAULT_BOUNDS, FREE_DRAWS, SUP_PARAMS, Resolution
+from .settings import CI, DEFAULT_BOUNDS, FREE_DRAWS, Resolution
 from .sweeps import compare_risks, crossover, crossover_budget
 
 __all__ = [

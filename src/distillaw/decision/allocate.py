@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ..draws import thin
 from ..errors import DecisionError
 from ..laws.capacity_gap import minimise_1d
 from ..laws.compute import (
@@ -21,7 +22,7 @@ from ..laws.compute import (
 )
 from ..laws.supervised import log_supervised_loss
 from ..risk import Risk, parse_risk
-from .draws import _collect_draws, _Params, _subset
+from .draws import _collect_draws, _Params
 from .frontiers import _frontier_teacher, _frontier_tokens
 from .geometry import _infeasible_message, _Surface
 from .result import Allocation, _Choice, _OwnOptima
@@ -141,7 +142,7 @@ def allocate(posterior, budget: float, *, student: float | None = None,
                                          tie_tol, seed)
         fr_t = fr_d = None
         if frontier and law == "distillation":
-            sub = _subset(draws, frontier_draws, seed + 3)
+            sub = thin(draws, frontier_draws, seed + 3)
             fscorer = _Scorer(_Params(sub), risk_obj, pool, screen32)
             fr_t = _frontier_teacher(surface, fscorer, out, res.coarse())
             fr_d = _frontier_tokens(surface, fscorer, out, res.coarse())

@@ -6,11 +6,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..draws import distillation_kwargs, supervised_kwargs
 from ..errors import DecisionError
+from ..laws import SUPERVISED_PARAMS as SUP_PARAMS
 from ..laws.distillation import PARAMS as DIS_PARAMS
-from ..laws.distillation import log_distillation_loss
-from ..laws.supervised import log_supervised_loss
-from .settings import SUP_PARAMS
 
 
 # ============================================================================ draws
@@ -76,14 +75,8 @@ class _Params:
 
     def __init__(self, d: Mapping[str, np.ndarray]):
         self.S = len(d["E"])
-        self.sup = {"log_E": np.log(d["E"]), "log_A": np.log(d["A"]), "log_B": np.log(d["B"]),
-                    "alpha": d["alpha"], "beta": d["beta"], "gamma": d["gamma"]}
-        self.dis = None
-        if "A_prime" in d:
-            self.dis = {"log_A_prime": np.log(d["A_prime"]), "log_B_prime": np.log(d["B_prime"]),
-                        "alpha_prime": d["alpha_prime"], "beta_prime": d["beta_prime"],
-                        "gamma_prime": d["gamma_prime"], "c0": d["c0"], "c1": d["c1"],
-                        "f1": d["f1"], "log_d1": np.log(d["d1"])}
+        self.sup = supervised_kwargs(d)
+        self.dis = distillation_kwargs(d) if "A_prime" in d else None
 
     def subset(self, idx: np.ndarray) -> _Params:
         """The same parameters for draws ``idx`` only."""
@@ -111,18 +104,4 @@ class _Params:
         return sup, dis
 
 
-def _log_loss(sup: dict, dis: dict | None, lNS, lDS, lNT=None, lDT=None):
-    """Log student loss (distillation law), or the supervised loss when no teacher."""
-    lLt = log_supervised_loss(lNS, lDS, **sup)
-    if dis is None or lNT is None:
-        return lLt
-    lLT = log_supervised_loss(lNT, lDT, **sup)
-    return log_distillation_loss(lNS, lDS, lLT, lLt, **dis)
 
-
-def _subset(draws: dict, n: int, seed: int) -> dict:
-    S = len(draws["E"])
-    if S <= n:
-        return draws
-    idx = np.sort(np.random.default_rng(seed).choice(S, n, replace=False))
-    return {k: v[idx] for k, v in draws.items()}

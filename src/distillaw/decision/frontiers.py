@@ -7,18 +7,15 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..draws import bands
 from ..laws.capacity_gap import minimise_1d
 from .geometry import _Surface
 from .result import _Choice
 from .scoring import _Scorer
 from .search import _distillation_scores, _Search
-from .settings import CI, LOG3, Resolution
-
+from .settings import LOG3, Resolution
 
 # ============================================================================ frontiers
-def _bands(loss: np.ndarray, ci: float = CI) -> dict:
-    q = np.quantile(loss, [0.5, (1 - ci) / 2, (1 + ci) / 2], axis=0)
-    return {"median": q[0], "lower": q[1], "upper": q[2], "mean": loss.mean(axis=0)}
 
 
 def _frontier_teacher(surface: _Surface, scorer: _Scorer, out: _Choice, res: Resolution,
@@ -63,9 +60,9 @@ def _frontier_teacher(surface: _Surface, scorer: _Scorer, out: _Choice, res: Res
     lDS = surface.lDS(np.full(K, lNS), t, u)
     feas = np.isfinite(v) & np.isfinite(lDS)
     loss = scorer.draws(np.full(K, lNS), np.where(feas, lDS, 0.0), u, lDT)
-    bands = _bands(loss)
+    loss_bands = bands(loss)
     df = pd.DataFrame({"N_T": np.exp(u), "D_T": np.exp(lDT), "D_S": np.exp(lDS), "score": v,
-                       **bands})
+                       **loss_bands})
     df.loc[~feas, ["D_S", "score", "median", "lower", "upper", "mean"]] = np.nan
     df["chosen"] = np.isclose(u, math.log(N_T), rtol=0, atol=1e-12)
     df.attrs["teacher_tokens"] = (f"D_T = {D_T / N_T:.3g} N_T (the chosen teacher's ratio)"
@@ -125,9 +122,9 @@ def _frontier_tokens(surface: _Surface, scorer: _Scorer, out: _Choice, res: Reso
     lDT = surface.lDT(t, u)
     feas = np.isfinite(v)
     loss = scorer.draws(np.full(K, lNS), x, np.where(feas, u, 0.0), np.where(feas, lDT, 0.0))
-    bands = _bands(loss)
+    loss_bands = bands(loss)
     df = pd.DataFrame({"D_S": np.exp(x), "N_T": np.exp(u), "D_T": np.exp(lDT),
-                       "teacher_budget": np.maximum(R, 0.0), "score": v, **bands})
+                       "teacher_budget": np.maximum(R, 0.0), "score": v, **loss_bands})
     df.loc[~feas, ["N_T", "D_T", "score", "median", "lower", "upper", "mean"]] = np.nan
     df["chosen"] = np.isclose(x, math.log(D_S), rtol=0, atol=1e-12)
     return df.reset_index(drop=True)

@@ -8,16 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..draws import summarize
 from ..presentation import allocation_headline, allocation_summary
 from .settings import CI
 
-
 # ============================================================================ result
-def _summ(x: np.ndarray, ci: float = CI) -> dict:
-    x = np.asarray(x, float)
-    q = np.quantile(x, [0.5, (1 - ci) / 2, (1 + ci) / 2])
-    return {"median": float(q[0]), "lower": float(q[1]), "upper": float(q[2]),
-            "mean": float(x.mean()), "sd": float(x.std())}
 
 
 @dataclass(frozen=True)
@@ -111,11 +106,11 @@ class Allocation:
     @property
     def loss(self) -> dict:
         """Student loss at the allocation: median, lower, upper, mean, sd."""
-        return _summ(self.loss_draws, self.ci)
+        return summarize(self.loss_draws, self.ci)
 
     @property
     def supervised_loss(self) -> dict:
-        return _summ(self.supervised_loss_draws, self.ci)
+        return summarize(self.supervised_loss_draws, self.ci)
 
     @property
     def p_beats_supervised(self) -> float | None:
@@ -129,7 +124,7 @@ class Allocation:
         """Supervised loss minus distilled loss (positive = distillation better)."""
         if self.kind != "distillation":
             return None
-        return _summ(self.supervised_loss_draws - self.loss_draws, self.ci)
+        return summarize(self.supervised_loss_draws - self.loss_draws, self.ci)
 
     @property
     def expected_regret(self) -> float | None:
@@ -168,7 +163,7 @@ class Allocation:
             "flops": dict(self.flops),
             "student_loss": self.loss, "risk_score": self.score,
             "teacher_loss": (None if self.teacher_loss_draws is None
-                             else _summ(self.teacher_loss_draws, self.ci)),
+                             else summarize(self.teacher_loss_draws, self.ci)),
             "supervised": {"N": self.supervised_N, "D": self.supervised_D,
                            "loss": self.supervised_loss},
             "p_beats_supervised": self.p_beats_supervised,
@@ -182,9 +177,9 @@ class Allocation:
             "warnings": list(self.warnings),
         }
         if self.regret_draws is not None:
-            d["regret"] = _summ(self.regret_draws, self.ci)
+            d["regret"] = summarize(self.regret_draws, self.ci)
         if self.draw_optima is not None:
-            d["draw_optima"] = {c: _summ(self.draw_optima[c].to_numpy(), self.ci)
+            d["draw_optima"] = {c: summarize(self.draw_optima[c].to_numpy(), self.ci)
                                 for c in self.draw_optima.columns}
         for name in ("frontier_teacher", "frontier_tokens"):
             df = getattr(self, name)

@@ -8,9 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..draws import log_loss as _log_loss
 from ..errors import DecisionError
 from ..risk import Risk
-from .draws import _log_loss, _Params
+from .draws import _Params
 from .settings import _BLOCK
 
 

@@ -10,7 +10,6 @@ import numpy as np
 
 from ..errors import DecisionError
 
-SUP_PARAMS = ("E", "A", "B", "alpha", "beta", "gamma")
 DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {
     # Busbridge et al. (Section 5.3): N_T, D_S, D_T in [1M, 100P]; we use the same for N_S.
     "N_S": (1e6, 1e17), "N_T": (1e6, 1e17), "D_T": (1e6, 1e17), "D_S": (1e6, 1e17),

@@ -28,14 +28,14 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from .distillation import PARAMS as _DIS
 from .distillation import distillation_loss
+from .supervised import PARAMS_BUSBRIDGE as _SUP
 from .supervised import supervised_loss
 
 PARAMS = ("k", "s")
 ZHANG_K = 2.5
 ZHANG_S = 1.0
-_SUP = ("E", "A", "B", "alpha", "beta", "gamma")
-_DIS = ("A_prime", "B_prime", "alpha_prime", "beta_prime", "gamma_prime", "c0", "c1", "f1", "d1")
 
 
 def log_optimal_teacher_size(log_NS, *, log_k, s):

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import validate_runs
+from ..draws import interval
 from ..errors import PlanningError, PosteriorError
 from ..laws.compute import DEFAULT_FLOPS, FlopsModel
 from ..posterior import Posterior
@@ -282,7 +283,7 @@ def _plan_table(posterior, pool, order, paid, gains, reasons, var0, costs, param
         row = sel.iloc[r]
         g = row["_pgroup"]
         loss = posterior.loss_draws(pool.iloc[[c]], params=params_by_group[g])[:, 0]
-        q = np.quantile(loss, [0.5, (1 - CI) / 2, (1 + CI) / 2])
+        q = interval(loss, CI)
         tid = row["teacher_id"]
         if keys[c] is not None:
             tid = keys[c]

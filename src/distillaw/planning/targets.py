@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..draws import interval
 from ..errors import DecisionError, PlanningError
 from ..laws.capacity_gap import optimal_teacher_size_from_law
 from ..laws.compute import DEFAULT_FLOPS, FlopsModel
@@ -133,11 +134,10 @@ class Target:
     def summary(self) -> dict:
         if not self.evaluated:
             raise PlanningError("the target has no draws yet: evaluate it on a posterior first")
-        v = np.exp(self.draws)
-        q = np.quantile(v, [0.5, (1 - CI) / 2, (1 + CI) / 2], axis=0)
+        m, lo, hi = interval(np.exp(self.draws), CI, axis=0)
         return {"kind": self.kind, "description": self.description, "n_points":
-                int(self.draws.shape[1]), "median": q[0].tolist(), "lower": q[1].tolist(),
-                "upper": q[2].tolist(), "log_sd": np.std(self.draws, axis=0).tolist()}
+                int(self.draws.shape[1]), "median": m.tolist(), "lower": lo.tolist(),
+                "upper": hi.tolist(), "log_sd": np.std(self.draws, axis=0).tolist()}
 
 
 def as_target(target, *, student: float | None = None, student_tokens: float | None = None,
