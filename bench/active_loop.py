@@ -19,7 +19,7 @@ likelihood on log-loss with a fitted sigma, Normal priors on log-parameters). Th
 fit runs 1500 steps from a Laplace ball at the MAP; later rounds run 300 steps warm-started
 from the previous round's draws (a long cold chain on a final active design gave the same
 target median and width within a few per cent). ``--refit nuts`` runs part A with
-``distillaw.fit.fit`` instead (package default priors; slow: use ``--seeds 1 --max-rounds 4``).
+``distillaw.fit`` instead (package default priors; slow: use ``--seeds 1 --max-rounds 4``).
 
 Part A's priors are deliberately not centred on the truth (Chinchilla truth: prior centred on
 Epoch AI's refit; Busbridge-form truth: a shifted guess), so designs that leave the target to
@@ -206,13 +206,13 @@ class Refit:
 
 
 class NutsRefit:
-    """Refit with the package's own NUTS (``distillaw.fit.fit``) and default priors."""
+    """Refit with the package's own NUTS (``distillaw.fit``) and default priors."""
 
     def __init__(self, form: str):
         self.form = form
 
     def sample(self, data, *, draws=300, seed=0, init=None, steps=None, **_):
-        from distillaw.fit import fit
+        from distillaw import fit
 
         post = fit(data, "supervised", form=self.form, draws=300, tune=300, chains=2,
                    seed=seed, progressbar=False)
@@ -517,7 +517,7 @@ REFIT_TEXT = {
              "steps from a Laplace ball at the MAP, later rounds 300 steps warm-started from "
              "the previous posterior), Normal likelihood on log-loss with fitted sigma, Normal "
              "priors on log-parameters"),
-    "nuts": "distillaw.fit.fit (nutpie NUTS, 2 chains x 300 draws after 300 tuning steps, "
+    "nuts": "distillaw.fit (nutpie NUTS, 2 chains x 300 draws after 300 tuning steps, "
             "package default priors and Student-t likelihood)",
 }
 COLD_STEPS = 1500  # first fit: from a Laplace ball at the MAP

@@ -46,7 +46,7 @@ def refit_models(out_dir: str | os.PathLike = "models", *, draws: int = 2000, tu
     Each folder holds ``posterior.nc``, ``card.json`` and ``card.md``. Fails (DiagnosticsError)
     rather than ship a posterior with divergences or poor r_hat/ESS.
     """
-    from .fit import fit
+    from .sampling import fit
 
     out = Path(out_dir)
     written = []
@@ -81,7 +81,7 @@ BATCH_FLOPS = 5e11
 
 
 def _fit(table: pd.DataFrame, *, draws: int, tune: int, chains: int, seed: int, name: str):
-    from .fit import fit
+    from .sampling import fit
 
     t0 = time.perf_counter()
     post = fit(table, "distillation", draws=draws, tune=tune, chains=chains, seed=seed,

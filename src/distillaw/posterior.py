@@ -75,7 +75,7 @@ class Posterior:
         Sampler settings (engine, draws, tune, chains, seed), for provenance.
     diagnostics : dict, optional
         ``r_hat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences`` (see
-        :func:`distillaw.fit.compute_diagnostics`).
+        :func:`distillaw.sampling.compute_diagnostics`).
     model_info : dict, optional
         What the fit resolved from the data: priors, reference sizes, rows used, notes,
         prior-vs-posterior contraction.

@@ -126,8 +126,8 @@ def fit_command(
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out}: exists and is not a folder")
 
-    from ..fit import fit
     from ..loaders import load
+    from ..sampling import fit
 
     table = load(data, format, drop_highest_loss=drop_highest_loss)
     if group is not None and group not in table.columns:
