@@ -16,11 +16,12 @@ from ._common import CLIError, emit_json, info
 
 
 def _require_runner():
+    # Only runner/ imports torch: without it, importing the runner raises RunnerUnavailable
+    # (an ImportError saying "pip install 'distillaw[runner]'"), shown as one line here.
     try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise CLIError("the runner needs PyTorch: pip install 'distillaw[runner]'") from None
-    import distillaw.runner as runner
+        import distillaw.runner as runner
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
 
     return runner
 

@@ -49,7 +49,7 @@ import pandas as pd
 import torch
 from filelock import FileLock
 
-from .. import __version__
+from .._version import __version__
 from ..data import append_runs, read_runs, read_table, validate_runs
 from ..errors import DistillawError
 from ..laws.compute import FlopsModel, distillation_flops, supervised_flops
