@@ -1,11 +1,12 @@
 """``distillaw run``: execute a plan (or one teacher -> student pair) with the PyTorch runner.
 
-Torch is imported inside the command, so ``distillaw --help`` stays fast and the rest of the
+The runner (and with it torch) is imported inside the command, so ``distillaw --help`` stays fast and the rest of the
 CLI works without the ``runner`` extra.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -16,12 +17,10 @@ from ._common import CLIError, emit_json, info
 
 
 def _require_runner():
-    # Only runner/ imports torch: without it, importing the runner raises RunnerUnavailable
-    # (an ImportError saying "pip install 'distillaw[runner]'"), shown as one line here.
-    try:
-        import distillaw.runner as runner
-    except ImportError as exc:
-        raise CLIError(str(exc)) from None
+    # Only runner/ imports torch; the CLI just asks whether it is installed.
+    if importlib.util.find_spec("torch") is None:
+        raise CLIError("the runner needs PyTorch: pip install 'distillaw[runner]'")
+    import distillaw.runner as runner
 
     return runner
 
