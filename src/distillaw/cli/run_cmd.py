@@ -128,9 +128,9 @@ def run(
     if pair:
         D_T = teacher_tokens if teacher_tokens is not None else 20.0 * teacher
         D_S = student_tokens if student_tokens is not None else 20.0 * student
-        tag = runner.plan.corpus_tag(corpus, cache_dir, train)
+        tag = runner.executor.corpus_tag(corpus, cache_dir, train)
         plan_df = runner.pair_plan(student, D_S, teacher, D_T, seed=seed,
-                                   group=group or runner.plan._default_group(corpus),
+                                   group=group or runner.executor._default_group(corpus),
                                    baseline=baseline, lam=lam, tau=tau, tag=tag)
     else:
         plan_df = None

@@ -31,8 +31,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "the runner needs PyTorch: pip install 'distillaw[runner]'") from exc
 
 from .data import MemmapCorpus, SyntheticMarkov, open_corpus, open_source, parse_synthetic
-from .model import GPT, GPTConfig, ModelShape, model_flops_per_token, shape_for_params
-from .plan import (
+from .executor import (
     ModelStore,
     PlanSummary,
     default_cache_dir,
@@ -41,6 +40,7 @@ from .plan import (
     run_pair,
     run_plan,
 )
+from .model import GPT, GPTConfig, ModelShape, model_flops_per_token, shape_for_params
 from .slurm import emit_slurm
 from .train import (
     Runtime,
