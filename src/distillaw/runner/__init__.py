@@ -32,7 +32,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 from .data import MemmapCorpus, SyntheticMarkov, open_corpus, open_source, parse_synthetic
 from .executor import (
-    ModelStore,
     PlanSummary,
     default_cache_dir,
     git_commit,
@@ -42,6 +41,7 @@ from .executor import (
 )
 from .model import GPT, GPTConfig, ModelShape, model_flops_per_token, shape_for_params
 from .slurm import emit_slurm
+from .store import ModelStore
 from .train import (
     Runtime,
     TrainConfig,

@@ -47,14 +47,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from filelock import FileLock
 
 from .._version import __version__
 from ..data import append_runs, read_runs, read_table, validate_runs
 from ..errors import DistillawError
 from ..laws.compute import FlopsModel, distillation_flops, supervised_flops
 from .data import open_source
-from .model import GPT, GPTConfig, shape_for_params
+from .model import GPTConfig, shape_for_params
+from .store import ModelStore
 from .train import Runtime, TrainConfig, resolve_runtime, train_model
 
 SOURCE_TAG = "distillaw-runner"
@@ -85,44 +85,6 @@ def git_commit() -> str | None:
     except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
-
-
-class ModelStore:
-    """Finished supervised models under ``<cache>/models/<key>/`` (weights + JSON meta)."""
-
-    def __init__(self, cache_dir: Path):
-        self.root = Path(cache_dir) / "models"
-
-    def dir(self, key: str) -> Path:
-        return self.root / key
-
-    def has(self, key: str) -> bool:
-        return (self.dir(key) / "meta.json").exists()
-
-    def meta(self, key: str) -> dict:
-        return json.loads((self.dir(key) / "meta.json").read_text())
-
-    def lock(self, key: str) -> FileLock:
-        self.root.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.root / f"{key}.lock"))
-
-    def save(self, key: str, model: GPT, meta: dict) -> None:
-        d = self.dir(key)
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / f"model.pt.tmp{os.getpid()}"
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, d / "model.pt")
-        # meta.json last: its presence marks a complete entry.
-        tmp = d / f"meta.json.tmp{os.getpid()}"
-        tmp.write_text(json.dumps(meta, indent=2, default=str))
-        os.replace(tmp, d / "meta.json")
-
-    def load(self, key: str, device: torch.device) -> GPT:
-        meta = self.meta(key)
-        model = GPT(GPTConfig.from_dict(meta["config"]))
-        model.load_state_dict(torch.load(self.dir(key) / "model.pt", map_location="cpu",
-                                         weights_only=True))
-        return model.to(device)
 
 
 @dataclass
