@@ -33,14 +33,13 @@ from ._compat import import_arviz
 from ._version import __version__
 from .draws import thin_index
 from .errors import PosteriorError
-from .laws import LAW_PARAMS
+from .laws import LAW_PARAMS, LAWS
 from .laws import SUPERVISED_PARAMS as SUP_PARAMS
 from .laws.capacity_gap import log_optimal_teacher_size
 from .laws.distillation import PARAMS as DIS_PARAMS
 from .laws.distillation import distillation_loss
 from .laws.supervised import supervised_loss
 
-LAWS = ("supervised", "distillation", "capacity-gap")
 GROUP_DIM = "group"
 
 

@@ -25,13 +25,14 @@ from .compute import (
 )
 from .distillation import PARAMS as DISTILLATION_PARAMS
 from .distillation import distillation_loss, log_distillation_loss
-from .supervised import PARAMS_BUSBRIDGE as SUPERVISED_PARAMS
 from .supervised import (
+    FORMS,
     compute_optimal_allocation,
     compute_optimal_exponents,
     log_supervised_loss,
     supervised_loss,
 )
+from .supervised import PARAMS_BUSBRIDGE as SUPERVISED_PARAMS
 
 # Parameter names of each law, as declared by its module (the one place they are written):
 # the supervised draws always carry gamma (1 for the Chinchilla form); a distillation
@@ -41,11 +42,12 @@ LAW_PARAMS = {
     "distillation": (*DISTILLATION_PARAMS, *SUPERVISED_PARAMS),
     "capacity-gap": CAPACITY_GAP_PARAMS,
 }
+LAWS = tuple(LAW_PARAMS)
 # Positive scale parameters, which the log-space law functions take as ``log_<name>``.
 LOG_SCALE_PARAMS = frozenset({"E", "A", "B", "A_prime", "B_prime", "d1", "k"})
 
 __all__ = [
-    "CAPACITY_GAP_PARAMS", "DISTILLATION_PARAMS", "LAW_PARAMS", "LOG_SCALE_PARAMS",
+    "CAPACITY_GAP_PARAMS", "DISTILLATION_PARAMS", "FORMS", "LAWS", "LAW_PARAMS", "LOG_SCALE_PARAMS",
     "SUPERVISED_PARAMS", "DEFAULT_FLOPS", "SCENARIOS", "FlopsModel", "compute_optimal_allocation",
     "compute_optimal_exponents", "distillation_flops", "distillation_loss", "forward_flops",
     "log_distillation_loss", "log_optimal_teacher_size", "log_supervised_loss",
