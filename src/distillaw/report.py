@@ -43,6 +43,7 @@ import pandas as pd
 
 from ._version import __version__
 from .decision import Allocation, allocate, crossover, crossover_budget
+from .decision.settings import check_budget
 from .errors import DecisionError, PosteriorError
 from .laws.compute import DEFAULT_FLOPS, SCENARIOS, FlopsModel
 from .presentation import fmt_count, fmt_flops, fmt_small
@@ -367,12 +368,7 @@ _HTML = """<!DOCTYPE html>
 # ============================================================================ build
 def check_request(posterior, *, budget, student=None, scenario="best-case", risk="mean") -> None:
     """Validate a report request before any work (raises DistillawError subclasses)."""
-    try:
-        C = float(budget)
-    except (TypeError, ValueError):
-        raise DecisionError(f"budget must be a number of FLOPs, got {budget!r}") from None
-    if not (np.isfinite(C) and C > 0):
-        raise DecisionError(f"budget must be a positive number of FLOPs, got {budget!r}")
+    check_budget(budget)
     if scenario not in SCENARIOS:
         raise DecisionError(f"unknown compute scenario {scenario!r}; choose one of "
                             f"{', '.join(SCENARIOS)}")

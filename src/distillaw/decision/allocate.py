@@ -28,7 +28,7 @@ from .geometry import _infeasible_message, _Surface
 from .result import Allocation, _Choice, _OwnOptima
 from .scoring import _pool, _precision, _Scorer
 from .search import _distillation_scores, _Search
-from .settings import CI, FREE_DRAWS, Resolution, _bounds
+from .settings import CI, FREE_DRAWS, Resolution, _bounds, check_budget
 
 
 # ============================================================================ allocate
@@ -104,12 +104,7 @@ def allocate(posterior, budget: float, *, student: float | None = None,
     >>> round(a.N_S / 1e9, 1), a.recommendation
     (32.5, 'supervised')
     """
-    try:
-        C = float(budget)
-    except (TypeError, ValueError):
-        raise DecisionError(f"budget must be a number of FLOPs, got {budget!r}") from None
-    if not (np.isfinite(C) and C > 0):
-        raise DecisionError(f"budget must be a positive, finite number of FLOPs, got {budget!r}")
+    C = check_budget(budget)
     if scenario not in SCENARIOS:
         scenario_deltas(scenario)          # raises with the list of scenarios
     risk_obj = parse_risk(risk)

@@ -59,3 +59,15 @@ def _bounds(bounds: Mapping | None) -> dict[str, tuple[float, float]]:
             raise DecisionError(f"bound {k!r} must satisfy 0 < low < high < inf, got {v!r}")
         out[k] = (lo, hi)
     return out
+
+
+def check_budget(budget, error: type[Exception] = DecisionError) -> float:
+    """A FLOPs budget as a positive, finite float, or ``error`` saying what is wrong (the one
+    budget check of allocation, reports and planning)."""
+    try:
+        C = float(budget)
+    except (TypeError, ValueError):
+        raise error(f"budget must be a number of FLOPs, got {budget!r}") from None
+    if not (np.isfinite(C) and C > 0):
+        raise error(f"budget must be a positive, finite number of FLOPs, got {budget!r}")
+    return C

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import validate_runs
+from ..decision.settings import check_budget
 from ..draws import interval
 from ..errors import PlanningError, PosteriorError
 from ..laws.compute import DEFAULT_FLOPS, FlopsModel
@@ -171,12 +172,7 @@ def _check_arguments(posterior, method, criterion, k, budget, draws, n_fantasies
         raise PlanningError(f"unknown criterion {criterion!r}; use {', '.join(CRITERIA)}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
         raise PlanningError(f"k must be a positive integer, got {k!r}")
-    try:
-        budget = float(budget)
-    except (TypeError, ValueError):
-        raise PlanningError(f"budget must be a number of FLOPs, got {budget!r}") from None
-    if not np.isfinite(budget) or budget <= 0:
-        raise PlanningError(f"budget must be > 0 FLOPs, got {budget:g}")
+    check_budget(budget, PlanningError)
     if draws < 2 or n_fantasies < 1 or not ess_min > 0:
         raise PlanningError("draws must be >= 2, n_fantasies >= 1 and ess_min > 0")
     if isinstance(cost, FlopsModel):
