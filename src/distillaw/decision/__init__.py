@@ -48,6 +48,13 @@ finitely many draws from wandering along the ridge to absurd teachers. ``tie_tol
 returns the raw optimum instead (in the teacher-inference scenario that is the overtrained
 teacher at the ``D_T`` cap the paper reports).
 
+Package layout: ``settings`` (bounds, resolution, the budget check), ``draws`` (the
+parameter draws an allocation needs), ``scoring`` (candidates on all draws, blocked and
+threaded), ``geometry`` (the budget surface), ``search`` (nested minimisation), ``result``
+(:class:`Allocation`, a dataclass; its sentences are written by :mod:`distillaw.presentation`),
+``allocate``, ``frontiers``, ``candidates`` (explicit candidates, the budget grid), ``sweeps``
+(crossover over budgets, comparison of risk measures).
+
 What comes back (:class:`Allocation`)
 -------------------------------------
 The allocation and its FLOPs split, the draws of the student loss there (median and 90%

@@ -21,6 +21,15 @@ points (DataFrame or CSV path)
     log loss at a set of expensive points (a "target region"); the criterion averages over
     the points.
 
+The same targets as objects: ``Target.allocation(budget=..., student=...)`` (or
+``Target.allocation(alloc)`` at a given ``Allocation``), ``Target.teacher(N_S)``,
+``Target.points(df_or_path)``; ``plan(target=...)`` converts whatever it is given to one of
+these once (:func:`~distillaw.planning.targets.as_target`).
+
+Package layout: ``pools`` (candidate grids, pool files, costs), ``targets``, ``criteria``
+(gain estimators), ``selection`` (greedy under the budget, baselines' orders), ``planner``
+(:func:`plan`), ``result`` (:class:`Plan`).
+
 Criterion: expected variance reduction by importance re-weighting of draws
 --------------------------------------------------------------------------
 For a candidate batch B the gain is ``Var[T] - E_y[Var[T | y_B]]`` (averaged over target
