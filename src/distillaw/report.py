@@ -44,6 +44,7 @@ import pandas as pd
 from ._version import __version__
 from .decision import Allocation, allocate, crossover, crossover_budget
 from .decision.settings import check_budget
+from .draws import interval
 from .errors import DecisionError, PosteriorError
 from .laws.compute import DEFAULT_FLOPS, SCENARIOS, FlopsModel
 from .presentation import fmt_count, fmt_flops, fmt_small
@@ -140,12 +141,11 @@ class Report:
                        f"optimum: {fmt_small(a.expected_regret)} nats; it is optimal (within "
                        f"{a.optimal_tol:g} nats) for {100 * a.p_optimal:.0f}% of the draws.")
         if a.draw_optima is not None and a.n_draws > 1:
-            lo_q, hi_q = (1 - a.ci) / 2, (1 + a.ci) / 2
-            q = a.draw_optima["N_T"].quantile([lo_q, 0.5, hi_q]).to_numpy()
-            lt = a.draw_optima["L_T"].quantile([lo_q, 0.5, hi_q]).to_numpy()
+            nt = interval(a.draw_optima["N_T"], a.ci)
+            lt = interval(a.draw_optima["L_T"], a.ci)
             out.append(f"Each posterior draw has its own best teacher: size median "
-                       f"{fmt_count(q[1])} ({ci}% interval {fmt_count(q[0])}-{fmt_count(q[2])}),"
-                       f" loss median {lt[1]:.3f} ({lt[0]:.3f}-{lt[2]:.3f}); the recommendation "
+                       f"{fmt_count(nt[0])} ({ci}% interval {fmt_count(nt[1])}-{fmt_count(nt[2])}),"
+                       f" loss median {lt[0]:.3f} ({lt[1]:.3f}-{lt[2]:.3f}); the recommendation "
                        f"is {fmt_count(a.N_T)} with loss {a.L_T:.3f}.")
         out.append(self.crossover_sentence())
         if a.n_draws == 1:
