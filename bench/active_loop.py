@@ -19,7 +19,7 @@ likelihood on log-loss with a fitted sigma, Normal priors on log-parameters). Th
 fit runs 1500 steps from a Laplace ball at the MAP; later rounds run 300 steps warm-started
 from the previous round's draws (a long cold chain on a final active design gave the same
 target median and width within a few per cent). ``--refit nuts`` runs part A with
-``distillaw.fit.fit`` instead (package default priors; slow: use ``--seeds 1 --max-rounds 4``).
+``distillaw.fit`` instead (package default priors; slow: use ``--seeds 1 --max-rounds 4``).
 
 Part A's priors are deliberately not centred on the truth (Chinchilla truth: prior centred on
 Epoch AI's refit; Busbridge-form truth: a shifted guess), so designs that leave the target to
@@ -44,7 +44,12 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from distillaw import published
-from distillaw.laws import distillation_loss, supervised_loss
+from distillaw.laws import (
+    DISTILLATION_PARAMS,
+    SUPERVISED_PARAMS,
+    distillation_loss,
+    supervised_loss,
+)
 from distillaw.laws.compute import DEFAULT_FLOPS, forward_flops
 from distillaw.loaders import load
 from distillaw.planning import METHODS, candidate_grid, plan, pool_costs
@@ -53,8 +58,8 @@ from distillaw.simulate import simulate_supervised
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "busbridge_distillation_digitized"
-SUP = ("E", "A", "B", "alpha", "beta", "gamma")
-DIS = ("A_prime", "B_prime", "alpha_prime", "beta_prime", "gamma_prime", "c0", "c1", "f1", "d1")
+SUP = SUPERVISED_PARAMS
+DIS = DISTILLATION_PARAMS
 
 
 # ============================================================================ refit
@@ -201,13 +206,13 @@ class Refit:
 
 
 class NutsRefit:
-    """Refit with the package's own NUTS (``distillaw.fit.fit``) and default priors."""
+    """Refit with the package's own NUTS (``distillaw.fit``) and default priors."""
 
     def __init__(self, form: str):
         self.form = form
 
     def sample(self, data, *, draws=300, seed=0, init=None, steps=None, **_):
-        from distillaw.fit import fit
+        from distillaw import fit
 
         post = fit(data, "supervised", form=self.form, draws=300, tune=300, chains=2,
                    seed=seed, progressbar=False)
@@ -512,7 +517,7 @@ REFIT_TEXT = {
              "steps from a Laplace ball at the MAP, later rounds 300 steps warm-started from "
              "the previous posterior), Normal likelihood on log-loss with fitted sigma, Normal "
              "priors on log-parameters"),
-    "nuts": "distillaw.fit.fit (nutpie NUTS, 2 chains x 300 draws after 300 tuning steps, "
+    "nuts": "distillaw.fit (nutpie NUTS, 2 chains x 300 draws after 300 tuning steps, "
             "package default priors and Student-t likelihood)",
 }
 COLD_STEPS = 1500  # first fit: from a Laplace ball at the MAP

@@ -46,8 +46,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*BLAS.*")
 
-    from distillaw import published
-    from distillaw.fit import fit
+    from distillaw import fit, published
     from distillaw.loaders import load
     from distillaw.posterior import Posterior
 

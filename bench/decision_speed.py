@@ -44,6 +44,8 @@ from distillaw import published
 from distillaw.decision import allocate, budget_surface, score_allocations
 from distillaw.laws import (
     DEFAULT_FLOPS,
+    DISTILLATION_PARAMS,
+    SUPERVISED_PARAMS,
     distillation_flops,
     distillation_loss,
     student_tokens_for_budget,
@@ -51,8 +53,8 @@ from distillaw.laws import (
 )
 from distillaw.posterior import Posterior
 
-SUP = ("E", "A", "B", "alpha", "beta", "gamma")
-DIS = ("A_prime", "B_prime", "alpha_prime", "beta_prime", "gamma_prime", "c0", "c1", "f1", "d1")
+SUP = SUPERVISED_PARAMS
+DIS = DISTILLATION_PARAMS
 C, NS, SCEN = 1e21, 1e9, "teacher-pretraining+inference"
 
 

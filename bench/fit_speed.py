@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*BLAS.*")
 
-    from distillaw.fit import fit
+    from distillaw import fit
     from distillaw.loaders import load
 
     df = load(args.data, drop_highest_loss=5)

@@ -35,7 +35,7 @@ def main(argv=None) -> int:
 
     import pymc as pm
 
-    from distillaw.fit import fit
+    from distillaw import fit
     from distillaw.priors import resolve_priors
     from distillaw.simulate import simulate_supervised
 

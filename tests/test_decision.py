@@ -361,7 +361,8 @@ def test_fmt_count():
 @pytest.mark.parametrize("fm", [FlopsModel(), FlopsModel.plain()])
 def test_search_budget_surface_matches_the_compute_law(scenario, fm):
     """The search's D_S (Eq. 9 solved with the teacher's pretraining FLOPs) is the laws' one."""
-    from distillaw.decision import DEFAULT_BOUNDS, _Surface
+    from distillaw.decision import DEFAULT_BOUNDS
+    from distillaw.decision.geometry import _Surface
 
     rng = np.random.default_rng(0)
     C = 1e22

@@ -8,8 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from distillaw import laws, read_runs
-from distillaw.fit import fit
+from distillaw import fit, laws, read_runs
 from distillaw.posterior import capacity_gap_from_distillation
 from distillaw.simulate import simulate_capacity_gap
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from distillaw import published
+from distillaw import fit, published
 from distillaw.errors import ModelError
-from distillaw.fit import fit
 from distillaw.loaders import load
 from distillaw.simulate import simulate_supervised
 

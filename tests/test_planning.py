@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from distillaw.cli.ranges import parse_ranges
 from distillaw.data import read_runs
 from distillaw.errors import PlanningError, RunTableError
 from distillaw.laws.compute import FlopsModel
@@ -14,7 +15,6 @@ from distillaw.planning import (
     Target,
     candidate_grid,
     expected_variance_reduction,
-    parse_ranges,
     plan,
     pool_costs,
 )
@@ -305,3 +305,27 @@ def test_hierarchical_posterior_groups():
     assert p.runs["predicted_median"].min() > 1.9  # g2's floor, not g1's
     with pytest.raises(PlanningError, match="not in the posterior"):
         plan(post, pool.assign(group="g3"), target=pts, k=1, budget=1e30, draws=S, group="g1")
+
+
+def test_named_target_constructors_match_the_keyword_forms():
+    """Target.teacher/.allocation/.points plan exactly what target="teacher"/... plan."""
+    post = distillation_posterior(S=80)
+    pool = candidate_grid(N=[1e8, 3e8], M=[20], N_T=[3e8, 1e9], M_T=[20], kind="both")
+    kw = dict(k=2, budget=1e21, draws=80, n_fantasies=16)
+    by_word = plan(post, pool, target="teacher", student=3e8, **kw)
+    by_name = plan(post, pool, target=Target.teacher(3e8), **kw)
+    pd.testing.assert_frame_equal(by_word.runs, by_name.runs)
+    assert by_name.target == by_word.target
+    alloc = Target.allocation(budget=1e22, student=3e8, scenario="teacher-inference")
+    p = plan(post, pool, target=alloc, **kw)
+    q = plan(post, pool, target="allocation", alloc_budget=1e22, student=3e8,
+             scenario="teacher-inference", **kw)
+    assert p.target == q.target
+    pts = pd.DataFrame({"N": [1e9], "D": [2e10], "N_T": [3e9], "D_T": [6e10]})
+    assert (plan(post, pool, target=Target.points(pts), **kw).target
+            == plan(post, pool, target=pts, **kw).target)
+    assert not Target.teacher(3e8).evaluated
+    with pytest.raises(PlanningError, match="alloc_budget"):
+        Target.allocation(budget=-1.0)
+    with pytest.raises(PlanningError, match="no draws"):
+        Target.teacher(3e8).summary()

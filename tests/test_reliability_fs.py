@@ -74,7 +74,7 @@ def no_work(monkeypatch):
     import distillaw.planning
     import distillaw.report
 
-    monkeypatch.setattr(importlib.import_module("distillaw.fit"), "fit", _boom)
+    monkeypatch.setattr(importlib.import_module("distillaw.sampling"), "fit", _boom)
     monkeypatch.setattr(distillaw.planning, "plan", _boom)
     monkeypatch.setattr(distillaw.report, "write_report", _boom)
     monkeypatch.setattr(Posterior, "load", classmethod(lambda cls, d: _boom()))

@@ -108,7 +108,7 @@ def test_drop_highest_loss_never_ignored_nor_larger_than_the_table(tmp_path, cap
 def test_bad_priors_are_prior_errors_before_sampling(monkeypatch):
     from pymc_extras.prior import Prior
 
-    import distillaw.fit as fit_mod
+    import distillaw.sampling as fit_mod
     from distillaw.simulate import shipped_supervised
 
     monkeypatch.setattr(fit_mod, "_sample", lambda *a, **k: pytest.fail("sampled"))

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 from distillaw.errors import DistillawError  # noqa: E402
 from distillaw.runner.data import SyntheticMarkov  # noqa: E402
 from distillaw.runner.model import GPTConfig, ModelShape  # noqa: E402
-from distillaw.runner.plan import ModelStore  # noqa: E402
+from distillaw.runner.store import ModelStore  # noqa: E402
 from distillaw.runner.train import TrainConfig, resolve_runtime, train_model  # noqa: E402
 
 CPU = resolve_runtime("cpu")
@@ -109,7 +109,7 @@ def test_unreadable_cached_model_is_set_aside_for_retraining(tmp_path, full):
 def test_waiting_for_a_model_lock_says_so_and_is_bounded(tmp_path, monkeypatch, capsys):
     from filelock import FileLock
 
-    import distillaw.runner.plan as plan_mod
+    import distillaw.runner.store as plan_mod
     from distillaw.errors import StorageError
 
     monkeypatch.setattr(plan_mod, "MODEL_LOCK_TIMEOUT", 0.2)

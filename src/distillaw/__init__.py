@@ -32,7 +32,7 @@ from .published import published
 # name -> module that defines it, imported on first attribute access (PyMC is slow to import).
 _LAZY = {
     "Posterior": "distillaw.posterior",
-    "fit": "distillaw.fit",
+    "fit": "distillaw.sampling",
     "ModelSpec": "distillaw.models",
     "allocate": "distillaw.decision",
     "compare_risks": "distillaw.decision",

@@ -24,11 +24,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from . import simulate
 from .data import append_runs, read_runs, write_runs
+from .draws import interval
 from .errors import DistillawError
 
 #: Where ``--refit-models`` writes; the README's report example reads from here.
@@ -46,7 +46,7 @@ def refit_models(out_dir: str | os.PathLike = "models", *, draws: int = 2000, tu
     Each folder holds ``posterior.nc``, ``card.json`` and ``card.md``. Fails (DiagnosticsError)
     rather than ship a posterior with divergences or poor r_hat/ESS.
     """
-    from .fit import fit
+    from .sampling import fit
 
     out = Path(out_dir)
     written = []
@@ -80,13 +80,8 @@ BATCH_K = 4
 BATCH_FLOPS = 5e11
 
 
-def _interval(x: np.ndarray, ci: float = 0.9) -> tuple[float, float, float]:
-    lo, med, hi = np.quantile(x, [(1 - ci) / 2, 0.5, (1 + ci) / 2])
-    return float(med), float(lo), float(hi)
-
-
 def _fit(table: pd.DataFrame, *, draws: int, tune: int, chains: int, seed: int, name: str):
-    from .fit import fit
+    from .sampling import fit
 
     t0 = time.perf_counter()
     post = fit(table, "distillation", draws=draws, tune=tune, chains=chains, seed=seed,
@@ -173,8 +168,8 @@ def run_demo(out_dir: str | os.PathLike = "out/demo", *, draws: int = 500, tune:
     # The same target before and after: student loss at the allocation chosen in step 3.
     point = pd.DataFrame([{"kind": "distillation", "N": alloc.N_S, "D": alloc.D_S,
                            "N_T": alloc.N_T, "D_T": alloc.D_T}])
-    before = _interval(post0.loss_draws(point)[:, 0])
-    after = _interval(post1.loss_draws(point)[:, 0])
+    before = interval(post0.loss_draws(point)[:, 0])
+    after = interval(post1.loss_draws(point)[:, 0])
     w0, w1 = before[2] - before[1], after[2] - after[1]
     alloc1 = allocate(post1, BUDGET, student=STUDENT, scenario=SCENARIO,
                       flops_model=simulate.RUNNER_FLOPS, bounds=BOUNDS, seed=seed,

@@ -35,7 +35,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from .decision import Allocation, crossover_budget, fmt_count
+from .decision import Allocation, crossover_budget
+from .presentation import fmt_count
 
 DISTIL = "#1f6f8b"       # teal-blue: distillation
 SUPERVISED = "#e07b39"   # orange: supervised

@@ -32,19 +32,15 @@ import pandas as pd
 from ._compat import import_arviz
 from ._io import atomic_dir, check_output_dir, recover_dir
 from ._version import __version__
+from .draws import thin_index
 from .errors import PosteriorError
+from .laws import LAW_PARAMS, LAWS
+from .laws import SUPERVISED_PARAMS as SUP_PARAMS
 from .laws.capacity_gap import log_optimal_teacher_size
 from .laws.distillation import PARAMS as DIS_PARAMS
 from .laws.distillation import distillation_loss
 from .laws.supervised import supervised_loss
 
-LAWS = ("supervised", "distillation", "capacity-gap")
-SUP_PARAMS = ("E", "A", "B", "alpha", "beta", "gamma")
-LAW_PARAMS = {
-    "supervised": ("E", "A", "B", "alpha", "beta", "gamma"),
-    "distillation": (*DIS_PARAMS, *SUP_PARAMS),
-    "capacity-gap": ("k", "s"),
-}
 GROUP_DIM = "group"
 SAVED_FILES = ("posterior.nc", "card.json", "card.md")
 
@@ -140,7 +136,7 @@ class Posterior:
         Sampler settings (engine, draws, tune, chains, seed), for provenance.
     diagnostics : dict, optional
         ``r_hat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences`` (see
-        :func:`distillaw.fit.compute_diagnostics`).
+        :func:`distillaw.sampling.compute_diagnostics`).
     model_info : dict, optional
         What the fit resolved from the data: priors, reference sizes, rows used, notes,
         prior-vs-posterior contraction.
@@ -261,11 +257,8 @@ class Posterior:
             out[p] = np.asarray(da.values, float).reshape(-1)
         if "gamma" not in out and "E" in out:
             out["gamma"] = np.ones_like(out["E"])
-        if max_draws is not None and max_draws < self.n_draws:
-            idx = np.sort(np.random.default_rng(seed).choice(self.n_draws, max_draws,
-                                                             replace=False))
-            out = {k: v[idx] for k, v in out.items()}
-        return out
+        idx = thin_index(self.n_draws, max_draws, seed)
+        return out if idx is None else {k: v[idx] for k, v in out.items()}
 
     def noise_draws(self, *, max_draws: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
         """Observation-noise draws on log-loss: ``sigma`` and, for a Student-t likelihood,
@@ -278,11 +271,8 @@ class Posterior:
             raise PosteriorError("posterior has no observation-noise parameter 'sigma'")
         out = {k: np.asarray(post[k].values, float).reshape(-1)
                for k in ("sigma", "nu") if k in post.data_vars}
-        if max_draws is not None and max_draws < self.n_draws:
-            idx = np.sort(np.random.default_rng(seed).choice(self.n_draws, max_draws,
-                                                             replace=False))
-            out = {k: v[idx] for k, v in out.items()}
-        return out
+        idx = thin_index(self.n_draws, max_draws, seed)
+        return out if idx is None else {k: v[idx] for k, v in out.items()}
 
     def supervised_params(self, group: str | None = None, **kw) -> dict[str, np.ndarray]:
         """The supervised-law draws (E, A, B, alpha, beta, gamma) of this posterior."""

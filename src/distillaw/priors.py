@@ -69,9 +69,8 @@ import math
 from collections.abc import Mapping, Sequence
 
 from .errors import PriorError
+from .laws import FORMS, LAWS
 
-LAWS = ("supervised", "distillation", "capacity-gap")
-FORMS = ("chinchilla", "busbridge")
 LIKELIHOODS = ("student_t", "normal")
 
 # Published centres (Epoch 2024 for the Chinchilla form, Busbridge 2025 Table 6 otherwise).

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DistillawError
+from .laws.supervised import PARAMS_BUSBRIDGE as SUPERVISED_PARAMS
 
 
 def published_dir() -> Path:
@@ -81,7 +82,7 @@ class Coefficients:
     def supervised(self) -> dict[str, float]:
         """Point estimates of the supervised-law parameters only (gamma = 1 for Chinchilla)."""
         p = self.point()
-        out = {k: p[k] for k in ("E", "A", "B", "alpha", "beta", "gamma") if k in p}
+        out = {k: p[k] for k in SUPERVISED_PARAMS if k in p}
         if "E" not in out:
             raise DistillawError(f"{self.name} has no supervised-law coefficients")
         out.setdefault("gamma", 1.0)

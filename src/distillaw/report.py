@@ -42,17 +42,12 @@ import numpy as np
 import pandas as pd
 
 from ._version import __version__
-from .decision import (
-    Allocation,
-    allocate,
-    crossover,
-    crossover_budget,
-    fmt_count,
-    fmt_flops,
-    fmt_small,
-)
+from .decision import Allocation, allocate, crossover, crossover_budget
+from .decision.settings import check_budget
+from .draws import interval
 from .errors import DecisionError, PosteriorError
 from .laws.compute import DEFAULT_FLOPS, SCENARIOS, FlopsModel
+from .presentation import fmt_count, fmt_flops, fmt_small
 from .risk import STANDARD, parse_risk
 
 SCENARIO_WORDS = {
@@ -146,12 +141,11 @@ class Report:
                        f"optimum: {fmt_small(a.expected_regret)} nats; it is optimal (within "
                        f"{a.optimal_tol:g} nats) for {100 * a.p_optimal:.0f}% of the draws.")
         if a.draw_optima is not None and a.n_draws > 1:
-            lo_q, hi_q = (1 - a.ci) / 2, (1 + a.ci) / 2
-            q = a.draw_optima["N_T"].quantile([lo_q, 0.5, hi_q]).to_numpy()
-            lt = a.draw_optima["L_T"].quantile([lo_q, 0.5, hi_q]).to_numpy()
+            nt = interval(a.draw_optima["N_T"], a.ci)
+            lt = interval(a.draw_optima["L_T"], a.ci)
             out.append(f"Each posterior draw has its own best teacher: size median "
-                       f"{fmt_count(q[1])} ({ci}% interval {fmt_count(q[0])}-{fmt_count(q[2])}),"
-                       f" loss median {lt[1]:.3f} ({lt[0]:.3f}-{lt[2]:.3f}); the recommendation "
+                       f"{fmt_count(nt[0])} ({ci}% interval {fmt_count(nt[1])}-{fmt_count(nt[2])}),"
+                       f" loss median {lt[0]:.3f} ({lt[1]:.3f}-{lt[2]:.3f}); the recommendation "
                        f"is {fmt_count(a.N_T)} with loss {a.L_T:.3f}.")
         out.append(self.crossover_sentence())
         if a.n_draws == 1:
@@ -374,12 +368,7 @@ _HTML = """<!DOCTYPE html>
 # ============================================================================ build
 def check_request(posterior, *, budget, student=None, scenario="best-case", risk="mean") -> None:
     """Validate a report request before any work (raises DistillawError subclasses)."""
-    try:
-        C = float(budget)
-    except (TypeError, ValueError):
-        raise DecisionError(f"budget must be a number of FLOPs, got {budget!r}") from None
-    if not (np.isfinite(C) and C > 0):
-        raise DecisionError(f"budget must be a positive number of FLOPs, got {budget!r}")
+    check_budget(budget)
     if scenario not in SCENARIOS:
         raise DecisionError(f"unknown compute scenario {scenario!r}; choose one of "
                             f"{', '.join(SCENARIOS)}")

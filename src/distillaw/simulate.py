@@ -24,15 +24,15 @@ import numpy as np
 import pandas as pd
 
 from .data import validate_runs, write_runs
+from .laws import DISTILLATION_PARAMS, SUPERVISED_PARAMS
 from .laws.capacity_gap import log_capacity_gap_curve
 from .laws.compute import DEFAULT_FLOPS, FlopsModel, distillation_flops, supervised_flops
 from .laws.distillation import distillation_loss
 from .laws.supervised import supervised_loss
 from .published import published
 
-SUP_KEYS = ("E", "A", "B", "alpha", "beta", "gamma")
-DIS_KEYS = ("A_prime", "B_prime", "alpha_prime", "beta_prime", "gamma_prime", "c0", "c1", "f1",
-            "d1")
+SUP_KEYS = SUPERVISED_PARAMS
+DIS_KEYS = DISTILLATION_PARAMS
 
 
 def log_uniform(rng: np.random.Generator, lo: float, hi: float, n: int) -> np.ndarray:

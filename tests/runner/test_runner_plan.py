@@ -13,7 +13,7 @@ from distillaw.data import read_runs  # noqa: E402
 from distillaw.errors import DistillawError  # noqa: E402
 from distillaw.laws.compute import FlopsModel, distillation_flops, supervised_flops  # noqa: E402
 from distillaw.runner import TrainConfig, emit_slurm, run_pair, run_plan  # noqa: E402
-from distillaw.runner import plan as plan_mod  # noqa: E402
+from distillaw.runner import executor as plan_mod  # noqa: E402
 from distillaw.runner.model import shape_for_params  # noqa: E402
 
 TC = TrainConfig(seq_len=32, eval_tokens=1024, batch_tokens=256, checkpoint_every=2)

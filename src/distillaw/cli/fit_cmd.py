@@ -13,24 +13,18 @@ from pathlib import Path
 import typer
 
 from .._io import atomic_write_bytes, check_output_file
+from ..laws import FORMS, LAWS
+from ..priors import LIKELIHOODS
+from ..sampling import SAMPLERS
 from ._app import app
 from ._common import CLIError, emit_json, info
 
-LAWS = ("supervised", "distillation", "capacity-gap")
-FORMS = ("chinchilla", "busbridge")
-SAMPLERS = ("nutpie", "pymc", "numpyro")
-LIKELIHOODS = ("student_t", "normal")
 JSON_CI = 0.95
 
 
 def _choice(value: str | None, allowed, what: str) -> None:
     if value is not None and value not in allowed:
         raise CLIError(f"unknown {what} {value!r}; choose one of {', '.join(allowed)}")
-
-
-def _positive_int(value: int, what: str, minimum: int = 1) -> None:
-    if value < minimum:
-        raise CLIError(f"--{what} must be >= {minimum}, got {value}")
 
 
 def fit_json(post, ci: float = JSON_CI) -> dict:
@@ -40,16 +34,14 @@ def fit_json(post, ci: float = JSON_CI) -> dict:
     Grouped (hierarchical) parameters give the population value (exp of the pooled mean)
     as ``median/lower/upper`` and each group's under ``groups``.
     """
-    import numpy as np
 
+    from ..draws import interval
     from ..posterior import GROUP_DIM, LAW_PARAMS
 
     post_ds = post.idata.posterior
-    q = [0.5, (1 - ci) / 2, (1 + ci) / 2]
-
     def summ(x):
-        m, lo, hi = np.quantile(np.asarray(x, float).ravel(), q)
-        return {"median": float(m), "lower": float(lo), "upper": float(hi)}
+        m, lo, hi = interval(x, ci)
+        return {"median": m, "lower": lo, "upper": hi}
 
     params = {}
     for name in LAW_PARAMS[post.law]:
@@ -96,14 +88,14 @@ def fit_command(
                               "supervised law only)."),
     format: str = typer.Option(None, "--format", help="Force the input format (runs, "
                                "epoch-raw, epoch-tidy, busbridge, porian)."),
-    draws: int = typer.Option(1000, "--draws", help="Draws per chain after tuning."),
-    tune: int = typer.Option(1000, "--tune", help="Tuning steps per chain."),
-    chains: int = typer.Option(4, "--chains", help="Number of chains."),
+    draws: int = typer.Option(1000, "--draws", min=1, help="Draws per chain after tuning."),
+    tune: int = typer.Option(1000, "--tune", min=0, help="Tuning steps per chain."),
+    chains: int = typer.Option(4, "--chains", min=1, help="Number of chains."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     sampler: str = typer.Option("nutpie", "--sampler", help="nutpie | pymc | numpyro"),
     likelihood: str = typer.Option("student_t", "--likelihood",
                                    help="student_t (robust) | normal"),
-    drop_highest_loss: int = typer.Option(0, "--drop-highest-loss",
+    drop_highest_loss: int = typer.Option(0, "--drop-highest-loss", min=0,
                                           help="Epoch formats: drop this many highest-loss "
                                                "rows (Epoch drop 5)."),
     name: str = typer.Option(None, "--name", help="Name on the model card."),
@@ -119,18 +111,14 @@ def fit_command(
     _choice(likelihood, LIKELIHOODS, "likelihood")
     if group is not None and law != "supervised":
         raise CLIError("--group is supported for the supervised law only")
-    _positive_int(draws, "draws")
-    _positive_int(chains, "chains")
-    _positive_int(tune, "tune", 0)
-    _positive_int(drop_highest_loss, "drop-highest-loss", 0)
     if not data.is_file():
         raise CLIError(f"{data}: no such data file")
     from ..posterior import check_save_target
 
     check_save_target(out, f"--out {out}")  # before sampling: never throw a fit away
 
-    from ..fit import fit
     from ..loaders import load
+    from ..sampling import fit
 
     table = load(data, format, drop_highest_loss=drop_highest_loss)
     if group is not None and group not in table.columns:

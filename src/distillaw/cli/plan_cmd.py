@@ -69,8 +69,9 @@ def plan_command(
     --budget 1e20 --out plan.csv
     """
     from ..data import read_runs
-    from ..planning import candidate_grid, parse_ranges, plan
+    from ..planning import candidate_grid, plan
     from ..posterior import Posterior
+    from .ranges import parse_ranges
 
     if (pool is None) == (ranges is None):
         raise CLIError("give exactly one of --pool FILE.csv or --ranges SPEC")

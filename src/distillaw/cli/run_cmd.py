@@ -1,11 +1,12 @@
 """``distillaw run``: execute a plan (or one teacher -> student pair) with the PyTorch runner.
 
-Torch is imported inside the command, so ``distillaw --help`` stays fast and the rest of the
+The runner (and with it torch) is imported inside the command, so ``distillaw --help`` stays fast and the rest of the
 CLI works without the ``runner`` extra.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -17,10 +18,9 @@ from ._common import CLIError, emit_json, info
 
 
 def _require_runner():
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise CLIError("the runner needs PyTorch: pip install 'distillaw[runner]'") from None
+    # Only runner/ imports torch; the CLI just asks whether it is installed.
+    if importlib.util.find_spec("torch") is None:
+        raise CLIError("the runner needs PyTorch: pip install 'distillaw[runner]'")
     import distillaw.runner as runner
 
     return runner
@@ -135,9 +135,9 @@ def run(
     if pair:
         D_T = teacher_tokens if teacher_tokens is not None else 20.0 * teacher
         D_S = student_tokens if student_tokens is not None else 20.0 * student
-        tag = runner.plan.corpus_tag(corpus, cache_dir, train)
+        tag = runner.executor.corpus_tag(corpus, cache_dir, train)
         plan_df = runner.pair_plan(student, D_S, teacher, D_T, seed=seed,
-                                   group=group or runner.plan._default_group(corpus),
+                                   group=group or runner.executor._default_group(corpus),
                                    baseline=baseline, lam=lam, tau=tau, tag=tag)
     else:
         plan_df = None

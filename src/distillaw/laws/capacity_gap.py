@@ -28,14 +28,14 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from .distillation import PARAMS as _DIS
 from .distillation import distillation_loss
+from .supervised import PARAMS_BUSBRIDGE as _SUP
 from .supervised import supervised_loss
 
 PARAMS = ("k", "s")
 ZHANG_K = 2.5
 ZHANG_S = 1.0
-_SUP = ("E", "A", "B", "alpha", "beta", "gamma")
-_DIS = ("A_prime", "B_prime", "alpha_prime", "beta_prime", "gamma_prime", "c0", "c1", "f1", "d1")
 
 
 def log_optimal_teacher_size(log_NS, *, log_k, s):
@@ -112,6 +112,17 @@ def minimise_1d(f: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.nd
     return np.where(fc < fd, c, d)
 
 
+def _chunks(NS, DS, sup: dict, dis: dict, chunk: int):
+    """Slices of at most ``chunk`` flattened problems (bounded memory): the slice, the
+    student sizes and tokens, both laws' parameters there, and the student's supervised
+    loss ``Ltilde_S``."""
+    for i in range(0, NS.size, chunk):
+        sl = slice(i, i + chunk)
+        s = {k: v[sl] for k, v in sup.items()}
+        d = {k: v[sl] for k, v in dis.items()}
+        yield sl, NS[sl], DS[sl], s, d, supervised_loss(NS[sl], DS[sl], **s)
+
+
 def _flatten_problem(N_S, D_S, params):
     """Broadcast queries against draws and flatten to a batch of 1-d problems."""
     N_S = np.asarray(N_S, float)
@@ -164,12 +175,7 @@ def optimal_teacher_loss(N_S, D_S, params: Mapping[str, object], *, bounds=None,
     NS, DS, sup, dis, out_shape = _flatten_problem(N_S, D_S, params)
     LT_out = np.empty(NS.size)
     LS_out = np.empty(NS.size)
-    for i in range(0, NS.size, chunk):
-        sl = slice(i, i + chunk)
-        s = {k: v[sl] for k, v in sup.items()}
-        d = {k: v[sl] for k, v in dis.items()}
-        ns, ds = NS[sl], DS[sl]
-        L_tilde = supervised_loss(ns, ds, **s)
+    for sl, ns, ds, _s, d, L_tilde in _chunks(NS, DS, sup, dis, chunk):
         if bounds is None:
             lo, hi = np.log(0.3 * L_tilde), np.log(1.5 * L_tilde)
         else:
@@ -204,12 +210,7 @@ def optimal_teacher_size_from_law(N_S, D_S, params: Mapping[str, object], *,
     NT_out = np.empty(NS.size)
     LT_out = np.empty(NS.size)
     LS_out = np.empty(NS.size)
-    for i in range(0, NS.size, chunk):
-        sl = slice(i, i + chunk)
-        s = {k: v[sl] for k, v in sup.items()}
-        d = {k: v[sl] for k, v in dis.items()}
-        ns, ds = NS[sl], DS[sl]
-        L_tilde = supervised_loss(ns, ds, **s)
+    for sl, ns, ds, s, d, L_tilde in _chunks(NS, DS, sup, dis, chunk):
         sc, dc, lt = _col(s), _col(d), L_tilde[:, None]
 
         def teacher_loss(log_NT, sc=sc):

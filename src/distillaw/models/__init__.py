@@ -2,7 +2,7 @@
 
 ``build(spec, table)`` returns a :class:`Built` (the ``pm.Model`` plus what was resolved
 from the data: priors, reference sizes, rows used); ``build_model`` returns the model only.
-Only :mod:`distillaw.fit` samples these models.
+Only :mod:`distillaw.sampling` (``distillaw.fit``) samples these models.
 
 Example
 -------

@@ -31,9 +31,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "the runner needs PyTorch: pip install 'distillaw[runner]'") from exc
 
 from .data import MemmapCorpus, SyntheticMarkov, open_corpus, open_source, parse_synthetic
-from .model import GPT, GPTConfig, ModelShape, model_flops_per_token, shape_for_params
-from .plan import (
-    ModelStore,
+from .executor import (
     PlanSummary,
     default_cache_dir,
     git_commit,
@@ -41,7 +39,9 @@ from .plan import (
     run_pair,
     run_plan,
 )
+from .model import GPT, GPTConfig, ModelShape, model_flops_per_token, shape_for_params
 from .slurm import emit_slurm
+from .store import ModelStore
 from .train import (
     Runtime,
     TrainConfig,

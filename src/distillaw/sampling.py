@@ -1,4 +1,4 @@
-"""fit(): the one place that samples. Run table + law -> :class:`~distillaw.posterior.Posterior`.
+"""fit(): the one place that samples (``distillaw.fit`` is this module's :func:`fit`). Run table + law -> :class:`~distillaw.posterior.Posterior`.
 
 Engines (``sampler=``), never swapped silently:
 
@@ -22,10 +22,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import threading
 import time
-import types
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -319,17 +317,3 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
 
 __all__ = ["SAMPLERS", "DistillawError", "compute_diagnostics", "fit"]
 
-
-class _CallableModule(types.ModuleType):
-    """Makes ``distillaw.fit(...)`` call :func:`fit`.
-
-    Importing the submodule ``distillaw.fit`` (which the package does lazily) binds the
-    package attribute ``distillaw.fit`` to this *module*, shadowing the function of the
-    same name; letting the module be called keeps both spellings working.
-    """
-
-    def __call__(self, *args, **kwargs) -> Posterior:
-        return fit(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

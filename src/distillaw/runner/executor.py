@@ -39,7 +39,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,17 +48,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import __version__
-from .._io import file_lock
+from .._version import __version__
 from ..data import append_runs, read_runs, read_table, validate_runs
 from ..errors import DistillawError
 from ..laws.compute import FlopsModel, distillation_flops, supervised_flops
 from .data import open_source
-from .model import GPT, GPTConfig, shape_for_params
+from .model import GPTConfig, shape_for_params
+from .store import ModelStore
 from .train import Runtime, TrainConfig, discard_checkpoint, resolve_runtime, train_model
 
 SOURCE_TAG = "distillaw-runner"
-MODEL_LOCK_TIMEOUT = float(os.environ.get("DISTILLAW_MODEL_LOCK_TIMEOUT", str(24 * 3600)))
 # Planner columns carried into result rows (prediction vs outcome, for calibration checks).
 PASS_THROUGH = ("predicted_median", "predicted_lower", "predicted_upper", "expected_gain")
 
@@ -87,64 +85,6 @@ def git_commit() -> str | None:
     except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
-
-
-class ModelStore:
-    """Finished supervised models under ``<cache>/models/<key>/`` (weights + JSON meta)."""
-
-    def __init__(self, cache_dir: Path):
-        self.root = Path(cache_dir) / "models"
-
-    def dir(self, key: str) -> Path:
-        return self.root / key
-
-    def has(self, key: str) -> bool:
-        return (self.dir(key) / "meta.json").exists()
-
-    def meta(self, key: str) -> dict:
-        return json.loads((self.dir(key) / "meta.json").read_text())
-
-    def lock(self, key: str):
-        """Held while a model is trained: a second process asking for the same model waits
-        for the first (it says so), at most ``DISTILLAW_MODEL_LOCK_TIMEOUT`` seconds (default
-        a day: the other process may be training a large model), then fails with a
-        message naming the lock file."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / f"{key}.lock"
-
-        def say():
-            sys.stderr.write(f"waiting for {path}: another process is training this model\n")
-
-        return file_lock(path, MODEL_LOCK_TIMEOUT, "cached model", on_wait=say)
-
-    def save(self, key: str, model: GPT, meta: dict) -> None:
-        d = self.dir(key)
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / f"model.pt.tmp{os.getpid()}"
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, d / "model.pt")
-        # meta.json last: its presence marks a complete entry.
-        tmp = d / f"meta.json.tmp{os.getpid()}"
-        tmp.write_text(json.dumps(meta, indent=2, default=str))
-        os.replace(tmp, d / "meta.json")
-
-    def load(self, key: str, device: torch.device) -> GPT:
-        """The cached model (``weights_only=True``: nothing in the cache can run code). An
-        unreadable entry is set aside (renamed, kept) so that the next run retrains it."""
-        try:
-            meta = self.meta(key)
-            model = GPT(GPTConfig.from_dict(meta["config"]))
-            model.load_state_dict(torch.load(self.dir(key) / "model.pt", map_location="cpu",
-                                             weights_only=True))
-        except Exception as exc:  # bad bytes raise many types (zip, pickle, EOF, JSON, shape)
-            aside = self.root / f"{key}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}"
-            with contextlib.suppress(OSError):
-                os.replace(self.dir(key), aside)
-            reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else \
-                type(exc).__name__
-            raise DistillawError(f"cached model {self.dir(key)} is unreadable ({reason}); set "
-                                 f"aside as {aside.name}: run again to retrain it") from None
-        return model.to(device)
 
 
 @dataclass

@@ -1,0 +1,304 @@
+""":func:`plan`: choose the next batch of runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..data import validate_runs
+from ..decision.settings import check_budget
+from ..draws import interval
+from ..errors import PlanningError, PosteriorError
+from ..guards import check_candidates, empty_plan_reason
+from ..laws.compute import DEFAULT_FLOPS, FlopsModel
+from ..posterior import Posterior
+from .criteria import (
+    _AutoState,
+    _DOptState,
+    _ess,
+    _Fantasies,
+    _ImportanceState,
+    _jacobians,
+    _LinearState,
+    _observables,
+)
+from .pools import _prepare_pool, pool_costs
+from .result import Plan
+from .selection import _Budget, _greedy, _log_grid_order
+from .settings import CI, CRITERIA, DEFAULT_DRAWS, DEFAULT_FANTASIES, METHODS
+from .targets import as_target
+
+
+def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: float,
+         cost: str | FlopsModel = "flops", seed: int = 0, method: str = "active",
+         criterion: str = "auto", ess_min: float = 25.0, group: str | None = None,
+         student: float | None = None, student_tokens: float | None = None,
+         alloc_budget: float | None = None, scenario: str = "best-case", risk: str = "mean",
+         draws: int = DEFAULT_DRAWS, n_fantasies: int = DEFAULT_FANTASIES,
+         per_flop: bool = True, teacher_inference: bool = True,
+         existing: pd.DataFrame | None = None, run_prefix: str | None = None,
+         allocate_kwargs: Mapping | None = None) -> Plan:
+    """Choose up to ``k`` runs from ``pool`` within ``budget`` FLOPs.
+
+    Parameters
+    ----------
+    posterior : Posterior
+        Supervised or distillation posterior with observation noise (``sigma``, ``nu``).
+    pool : DataFrame or path
+        Candidate runs in the run-table schema with ``L`` empty
+        (:func:`candidate_grid`, :func:`read_pool`).
+    target : ``"allocation"``, ``"teacher"``, points (DataFrame/CSV), an ``Allocation`` or
+        a :class:`Target`.
+    k : maximum number of runs (> 0).
+    budget : maximum total FLOPs of the batch (> 0), teachers' pretraining included.
+    cost : ``"flops"`` (Busbridge F(N) with context/vocabulary terms), ``"6nd"`` (F = 2N) or
+        a :class:`~distillaw.laws.compute.FlopsModel`.
+    seed : seeds the draw subset, the fantasy outcomes and the random baseline.
+    method : ``active`` (default), ``random``, ``log-grid`` or ``d-optimal``.
+    criterion : gain estimator: ``auto`` (default: importance re-weighting while the draws
+        support it, i.e. median effective sample size >= ``ess_min``, then Gaussian
+        conditioning for the rest of the batch), ``importance`` or ``linear``. Used to select
+        (``active``) and to report every method's expected gains.
+    ess_min : effective sample size (draws) below which ``auto`` switches to ``linear``.
+    group : group of a hierarchical posterior used for the target and for pool rows whose
+        group is ``default`` (a posterior with a single group gives its group to such rows).
+    student, student_tokens, alloc_budget, scenario, risk : target settings (student size
+        N_S and tokens D_S for ``teacher``, default D_S = 20 N_S; final budget, compute
+        scenario and risk measure for ``allocation``, passed to
+        :func:`distillaw.decision.allocate`).
+    draws : posterior draws used (thinned with ``seed``).
+    n_fantasies : fantasy scenarios J of the importance criterion.
+    per_flop : divide gains by marginal cost (default); ``False`` maximises gain per run.
+    teacher_inference : charge teacher logits ``F(N_T) D_S`` on distillation runs.
+    existing : finished runs (run table), used by ``log-grid`` to fill gaps around them.
+    run_prefix : prefix of the plan's run ids (default from the posterior's data hash
+        and the seed, so a new round gets new ids and re-planning is idempotent).
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    PlanningError, RunTableError
+        Bad pool, target, budget, k or method; a posterior without noise draws.
+
+    Example
+    -------
+    >>> post = Posterior.from_params("supervised", {"E": [1.6, 1.8], "A": 400.0, "B": 400.0,
+    ...     "alpha": 0.34, "beta": 0.28, "sigma": 0.01})
+    >>> p = plan(post, candidate_grid(N=[1e7, 1e8], M=[20]), target="allocation",
+    ...          alloc_budget=1e21, k=1, budget=1e19, draws=2, n_fantasies=8)
+    >>> p.total_cost <= 1e19
+    True
+    """
+    fm = _check_arguments(posterior, method, criterion, k, budget, draws, n_fantasies, ess_min,
+                          cost, group)
+    budget = float(budget)
+    # target= is converted once, here; it is evaluated on the planner's draws below.
+    request = as_target(target, student=student, student_tokens=student_tokens,
+                        alloc_budget=alloc_budget, scenario=scenario, risk=risk,
+                        allocate_kwargs=allocate_kwargs)
+    pool = _prepare_pool(pool, posterior, group)
+    params_t, params_by_group, sigma, nu = _planner_draws(posterior, pool, group, draws, seed)
+    S = sigma.shape[0]
+    tgt = request.evaluate(posterior, params_t, group=group, flops_model=fm, seed=seed)
+    T = np.asarray(tgt.draws, float).reshape(S, -1)
+    if not np.all(np.isfinite(T)):
+        raise PlanningError("the target is not finite on every posterior draw")
+
+    costs = pool_costs(pool, fm, teacher_inference=teacher_inference)
+    keys = costs["teacher_key"]
+    mu_obs, cand_obs, teachers = _observables(posterior, pool, params_by_group, keys)
+    if not np.all(np.isfinite(mu_obs)):
+        bad = int(np.flatnonzero(~np.isfinite(mu_obs).all(axis=0))[0])
+        raise PlanningError(f"the law is not finite for pool row {min(bad, len(pool) - 1) + 1}")
+    noise_var = float(np.mean(sigma ** 2))
+    info: dict = {"draws": S, "pool_size": len(pool), "new_teachers": len(teachers),
+                  "cost_model": fm.to_dict(), "teacher_inference": teacher_inference,
+                  "per_flop": per_flop}
+
+    def estimator() -> _AutoState:
+        # Same draws and fantasy seed for selection and reporting: reproducible numbers.
+        imp = lin = None
+        if criterion in ("auto", "importance"):
+            fan = _Fantasies(mu_obs, sigma, nu, n_fantasies, np.random.default_rng(seed + 1))
+            imp = _ImportanceState(fan, T, cand_obs)
+        if criterion in ("auto", "linear"):
+            lin = _LinearState(mu_obs, T, noise_var, cand_obs)
+        return _AutoState(imp, lin, ess_min)
+
+    bud = _Budget(costs, budget)
+    if method == "active":
+        state = estimator()
+        order, gains, paid, n_aff = _greedy(state.scores, state.update, bud, k, per_flop)
+        reasons = [f"active ({mode}): best expected {'gain/FLOP' if per_flop else 'gain'} "
+                   f"of {n} affordable" for mode, n in zip(state.modes, n_aff, strict=False)]
+    else:
+        if method == "d-optimal":
+            R = min(S, 48)
+            rows = np.sort(np.random.default_rng(seed + 2).choice(S, R, replace=False))
+            jac, prec = _jacobians(posterior, pool, params_by_group, keys, rows)
+            order, paid, reasons, info["d_gain"] = _d_optimal_order(
+                jac, prec, noise_var, cand_obs, bud, k, per_flop)
+        elif method == "random":
+            order, paid, reasons = _random_order(len(pool), bud, k, np.random.default_rng(seed))
+        else:  # log-grid
+            order, paid = _log_grid_order(pool, bud, k, existing)
+            reasons = ["log-grid: farthest (maximin, standardised log inputs) affordable "
+                       "candidate"] * len(order)
+        # Report every method's batch with the same estimator (marginal gains in order).
+        state = estimator()
+        gains = _replay(state, order)
+        reasons = [f"{r}; gain by {m}" for r, m in zip(reasons, state.modes, strict=True)]
+    info.update(_estimator_info(state, criterion, n_fantasies, ess_min, S, bool(order)))
+
+    if not order:  # say why rather than hand back an empty plan with no word
+        info["warning"] = empty_plan_reason(costs["run"], costs["teacher"], budget, len(pool))
+    total = float(sum(paid))
+    if total > budget:  # the budget is a hard constraint
+        raise PlanningError(f"internal error: plan costs {total:g} > budget {budget:g}")
+    runs = _plan_table(posterior, pool, order, paid, gains, reasons, state.var0, costs,
+                       params_by_group, seed, run_prefix)
+    return Plan(runs=runs, method=method, target=tgt.summary(), budget=budget, k=int(k),
+                total_cost=total, info=info)
+
+
+def _check_arguments(posterior, method, criterion, k, budget, draws, n_fantasies, ess_min,
+                     cost, group) -> FlopsModel:
+    """Check plan()'s settings (one clear error each); returns the cost model."""
+    if method not in METHODS:
+        raise PlanningError(f"unknown method {method!r}; use {', '.join(METHODS)}")
+    if criterion not in CRITERIA:
+        raise PlanningError(f"unknown criterion {criterion!r}; use {', '.join(CRITERIA)}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+        raise PlanningError(f"k must be a positive integer, got {k!r}")
+    check_budget(budget, PlanningError)
+    if draws < 2 or n_fantasies < 1 or not ess_min > 0:
+        raise PlanningError("draws must be >= 2, n_fantasies >= 1 and ess_min > 0")
+    if isinstance(cost, FlopsModel):
+        fm = cost
+    elif cost == "flops":
+        fm = DEFAULT_FLOPS
+    elif cost == "6nd":
+        fm = FlopsModel.plain()
+    else:
+        raise PlanningError(f"unknown cost model {cost!r}; use 'flops', '6nd' or a FlopsModel")
+    if not isinstance(posterior, Posterior):
+        raise PlanningError(f"posterior must be a distillaw Posterior, got "
+                            f"{type(posterior).__name__}")
+    groups = posterior.groups
+    if len(groups) > 1 and group is None:
+        raise PlanningError(f"the posterior has groups ({', '.join(groups)}): pass group= for "
+                            "the target")
+    return fm
+
+
+def _planner_draws(posterior: Posterior, pool: pd.DataFrame, group, draws: int, seed: int):
+    """Parameter draws for the target's group and for each pool group, and noise draws, all
+    aligned (same thinning for the same seed)."""
+    n_use = min(int(draws), posterior.n_draws)
+    check_candidates(len(pool), n_use, error=PlanningError)  # before any evaluation
+    try:
+        noise = posterior.noise_draws(max_draws=n_use, seed=seed)
+        params_t = posterior.param_draws(group, max_draws=n_use, seed=seed)
+        if len(posterior.groups) > 1:
+            params_by_group = {g: posterior.param_draws(g, max_draws=n_use, seed=seed)
+                               for g in sorted(set(pool["_pgroup"]))}
+        else:
+            params_by_group = {"__single__": params_t}
+    except PosteriorError as exc:
+        raise PlanningError(f"posterior: {exc}") from None
+    S = next(iter(params_t.values())).shape[0]
+    sigma = noise["sigma"]
+    if sigma.shape[0] != S:
+        raise PlanningError("posterior noise draws do not line up with its parameter draws")
+    return params_t, params_by_group, sigma, noise.get("nu")
+
+
+def _d_optimal_order(jac, prec, noise_var, cand_obs, bud: _Budget, k: int, per_flop: bool):
+    dstate = _DOptState(jac, noise_var, prec, cand_obs)
+    order, dgain, paid, n_aff = _greedy(dstate.scores, dstate.update, bud, k, per_flop)
+    reasons = [f"d-optimal: best log-det gain{'/FLOP' if per_flop else ''} of {n} "
+               "affordable" for n in n_aff]
+    return order, paid, reasons, dgain
+
+
+def _random_order(n: int, bud: _Budget, k: int, rng: np.random.Generator):
+    order, paid = [], []
+    chosen = np.zeros(n, bool)
+    for c in rng.permutation(n):
+        if len(order) >= k:
+            break
+        if bud.affordable(chosen)[c]:
+            paid.append(bud.take(int(c)))
+            chosen[c] = True
+            order.append(int(c))
+    return order, paid, ["random (seeded) affordable candidate"] * len(order)
+
+
+def _replay(state: _AutoState, order: list[int]) -> list[float]:
+    """Marginal gains of a batch chosen by another method, in its order."""
+    gains = []
+    for c in order:
+        gains.append(float(state.scores(np.array([c]))[0]))
+        state.update(c)
+    return gains
+
+
+def _estimator_info(state: _AutoState, criterion: str, n_fantasies: int, ess_min: float,
+                    S: int, any_runs: bool) -> dict:
+    info = {"criterion": criterion, "criterion_per_run": list(state.modes),
+            "sd_before": float(np.sqrt(state.var0)),
+            "sd_after": float(np.sqrt(max(state.current, 0.0)))}
+    if state.imp is not None:
+        info["n_fantasies"] = int(n_fantasies)
+        ess = _ess(state.imp.logw)
+        info["ess_min"] = float(ess.min())
+        info["ess_median"] = float(np.median(ess))
+        if any_runs and criterion == "importance" and info["ess_median"] < ess_min:
+            info["warning"] = (f"importance weights are degenerate (median ESS "
+                               f"{info['ess_median']:.1f} of {S} draws after the batch): "
+                               "expected gains are rough; use more draws or criterion "
+                               "'auto'/'linear'")
+    return info
+
+
+def _plan_table(posterior, pool, order, paid, gains, reasons, var0, costs, params_by_group,
+                seed, run_prefix) -> pd.DataFrame:
+    cols = ["run_id", "kind", "group", "N", "D", "L", "N_T", "D_T", "L_T", "teacher_id", "seed",
+            "flops", "source", "cost", "predicted_median", "predicted_lower",
+            "predicted_upper", "expected_gain", "gain_share", "rank", "reason"]
+    if not order:
+        return validate_runs(pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
+                             .assign(N=pd.Series([], dtype=float), D=pd.Series([], dtype=float),
+                                     L=pd.Series([], dtype=float)), require_loss=False)
+    sel = pool.iloc[order].reset_index(drop=True)
+    prefix = run_prefix or f"plan-{(posterior.data_hash or 'nohash')[:8]}-s{seed}"
+    keys = costs["teacher_key"]
+    rows = []
+    for r, c in enumerate(order):
+        row = sel.iloc[r]
+        g = row["_pgroup"]
+        loss = posterior.loss_draws(pool.iloc[[c]], params=params_by_group[g])[:, 0]
+        q = interval(loss, CI)
+        tid = row["teacher_id"]
+        if keys[c] is not None:
+            tid = keys[c]
+        tag = "s" if row["kind"] == "supervised" else "d"
+        rows.append({
+            "run_id": f"{prefix}-{r + 1:02d}{tag}", "kind": row["kind"], "group": row["group"],
+            "N": row["N"], "D": row["D"], "L": np.nan, "N_T": row["N_T"], "D_T": row["D_T"],
+            "L_T": row["L_T"], "teacher_id": tid, "seed": int(seed),
+            "flops": float(costs["run"][c]), "source": "distillaw plan",
+            "cost": float(paid[r]), "predicted_median": q[0], "predicted_lower": q[1],
+            "predicted_upper": q[2],
+            "expected_gain": gains[r] if r < len(gains) else np.nan,
+            "gain_share": (gains[r] / var0 if r < len(gains) and var0 > 0 else np.nan),
+            "rank": r + 1, "reason": reasons[r] + (
+                "; pays its teacher's pretraining" if paid[r] > costs["run"][c] * (1 + 1e-12)
+                else ""),
+        })
+    return validate_runs(pd.DataFrame(rows), require_loss=False)

@@ -1,0 +1,14 @@
+"""Settings of the planner: methods, criteria, target kinds, sizes of the work."""
+
+from __future__ import annotations
+
+METHODS = ("active", "random", "log-grid", "d-optimal")
+CRITERIA = ("auto", "importance", "linear")
+TARGETS = ("allocation", "teacher")
+CI = 0.9
+DEFAULT_DRAWS = 1000
+DEFAULT_FANTASIES = 64
+# Elements per chunk of the (candidates x scenarios x draws) weight tensor (~32 MB float64).
+_CHUNK_ELEMS = 4_000_000
+# Cache all observables' log-likelihoods when they fit in this many bytes (float32).
+_CACHE_BYTES = 300_000_000

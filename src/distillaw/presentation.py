@@ -1,0 +1,121 @@
+"""Presentation: number formatting, confidence words and the plain-words sentences about an
+allocation, shared by :class:`~distillaw.decision.Allocation`, the report and the plots.
+
+Only text is written here; nothing is computed (every number comes from the result
+object), and nothing here imports the decision or planning packages.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def fmt_count(x: float | None, unit: str = "") -> str:
+    """Human count: 2.1e9 -> '2.1B' (K, M, B, T; beyond 1000T in powers of ten).
+
+    Example
+    -------
+    >>> fmt_count(999999999.99), fmt_count(4.8e10, "tokens"), fmt_count(3e17)
+    ('1B', '48B tokens', '3e+17')
+    """
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    x = float(f"{x:.3g}")                     # round first so 999.99M reads as 1B
+    tail = f" {unit}" if unit else ""
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(x) >= div:
+            v = x / div
+            if v >= 1000:
+                return f"{x:.3g}{tail}"
+            return f"{v:.3g}{suffix}{tail}"
+    return f"{x:.3g}{tail}"
+
+
+def fmt_small(x: float) -> str:
+    """A small non-negative quantity: 2 significant digits, or '< 1e-6'."""
+    return "< 1e-6" if x < 1e-6 else f"{x:.2g}"
+
+
+def fmt_flops(x: float) -> str:
+    """'1e+21' -> '1.0e21 FLOPs'."""
+    m, e = f"{x:.2e}".split("e")
+    return f"{float(m):.3g}e{int(e)} FLOPs"
+
+
+def confidence_words(p: float) -> str:
+    """Which side wins and how surely, in words, for P(distillation beats supervised) = p."""
+    q = max(p, 1 - p)
+    word = ("near certain" if q >= 0.99 else "very likely" if q >= 0.95 else
+            "likely" if q >= 0.8 else "more likely than not" if q >= 0.6 else "a coin flip")
+    side = "distillation wins" if p >= 0.5 else "supervised wins"
+    return side + ", " + word if word != "a coin flip" else word
+
+
+def allocation_headline(a) -> str:
+    """One sentence for an :class:`~distillaw.decision.Allocation`: what to do."""
+    s = a.loss
+    if a.kind == "supervised":
+        return (f"Train supervised: a {fmt_count(a.N_S)}-parameter model on "
+                f"{fmt_count(a.D_S)} tokens (loss {s['median']:.3f} nats).")
+    if a.recommendation == "supervised":
+        p = a.p_beats_supervised
+        who = (f"the {fmt_count(a.supervised_N)} student" if a.student_fixed else
+               f"a {fmt_count(a.supervised_N)} model")
+        why = ("distillation is very unlikely to beat it here" if p < 0.05 else
+               "distillation is unlikely to beat it here" if p < 0.2 else
+               "distillation beats it less often than not" if p < 0.45 else
+               "distillation is a toss-up here and supervised training is simpler")
+        return (f"Train {who} supervised on {fmt_count(a.supervised_D)} tokens: {why} "
+                f"(P(distillation beats supervised) = {p:.2f}).")
+    if a.scenario == "best-case":
+        teacher = (f"use an existing teacher of loss {a.L_T:.3f} nats "
+                   f"(e.g. {fmt_count(a.N_T)} parameters trained on "
+                   f"{fmt_count(a.D_T)} tokens)")
+    elif a.scenario == "teacher-inference":
+        teacher = (f"use a {fmt_count(a.N_T)} teacher trained on {fmt_count(a.D_T)} "
+                   f"tokens (its training not charged)")
+    else:
+        teacher = f"train a {fmt_count(a.N_T)} teacher on {fmt_count(a.D_T)} tokens"
+    student = ("the" if a.student_fixed else "a") + f" {fmt_count(a.N_S)} student"
+    return (f"Distil: {teacher}, then distil {student} on {fmt_count(a.D_S)} tokens; "
+            f"P(beats supervised) = {a.p_beats_supervised:.2f}.")
+
+
+def allocation_summary(a) -> str:
+    """Plain-words summary of an :class:`~distillaw.decision.Allocation`: what to do, what
+    loss to expect, how sure we are."""
+    s, ci = a.loss, int(round(100 * a.ci))
+    lines = [allocation_headline(a), ""]
+    lines.append(f"Budget {fmt_flops(a.budget)}, scenario {a.scenario or 'supervised'}"
+                 f", risk measure {a.risk} ({a.risk_label}), {a.n_draws} "
+                 f"posterior draws.")
+    if a.kind == "distillation":
+        f = a.flops
+        lines.append(
+            f"Compute: student training {100 * f['student_training'] / a.budget:.0f}%, "
+            f"teacher logits {100 * f['teacher_inference'] / a.budget:.0f}%, teacher "
+            f"pretraining {100 * f['teacher_pretraining'] / a.budget:.0f}% of the budget"
+            + (" (teacher pretraining not charged: "
+               f"{fmt_flops(f['teacher_pretraining_uncharged'])})"
+               if f.get("teacher_pretraining_uncharged") else "") + ".")
+        lines.append(f"Distilled student loss: {s['median']:.3f} nats ({ci}% interval "
+                     f"{s['lower']:.3f}-{s['upper']:.3f}); teacher loss "
+                     f"{a.L_T:.3f}.")
+        sv = a.supervised_loss
+        lines.append(f"Supervised alternative ({fmt_count(a.supervised_N)} on "
+                     f"{fmt_count(a.supervised_D)} tokens, same compute): "
+                     f"{sv['median']:.3f} nats ({sv['lower']:.3f}-{sv['upper']:.3f}).")
+        adv = a.advantage
+        lines.append(f"Distillation is better by {adv['median']:+.4f} nats ({ci}% interval "
+                     f"{adv['lower']:+.4f} to {adv['upper']:+.4f}); P(distillation beats "
+                     f"supervised) = {a.p_beats_supervised:.2f} "
+                     f"({confidence_words(a.p_beats_supervised)}).")
+    else:
+        lines.append(f"Loss: {s['median']:.3f} nats ({ci}% interval {s['lower']:.3f}-"
+                     f"{s['upper']:.3f}).")
+    if a.regret_draws is not None:
+        lines.append(f"Expected regret against each draw's own optimum: "
+                     f"{fmt_small(a.expected_regret)} nats; P(chosen allocation "
+                     f"optimal, within {a.optimal_tol:g} nats) = {a.p_optimal:.2f}.")
+    lines += [f"Note: {w}" for w in a.warnings]
+    return "\n".join(lines)
