@@ -20,10 +20,9 @@ PKG = SRC / "distillaw"
 # draws the same table.
 LAYERS: dict[str, int] = {
     # 0 foundation: no distillaw imports beyond this layer
-    "errors": 0, "_version": 0, "_compat": 0, "_xp": 0, "_io": 0, "presentation": 0,
-    "guards": 0,
-    # 1 the formulas
-    "laws": 1,
+    "errors": 0, "_version": 0, "_compat": 0, "_xp": 0,
+    # 1 the formulas; file IO, guards and number formatting (they import only errors)
+    "laws": 1, "_io": 1, "guards": 1, "presentation": 1,
     # 2 the run table
     "data": 2,
     # 3 things read or derived from tables and laws
