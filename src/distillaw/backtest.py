@@ -43,6 +43,8 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
+import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -422,3 +424,14 @@ def backtest(data, holdout, law: str = "supervised", *, form: str | None = None,
 
 __all__ = ["BUDGET_TOL", "LEVELS", "BacktestError", "BacktestResult", "Split", "backtest",
            "crps_draws", "interval_score", "row_compute", "score_draws", "split"]
+
+
+class _CallableModule(types.ModuleType):
+    """Makes ``distillaw.backtest(...)`` call :func:`backtest` (as ``distillaw.fit`` does:
+    importing the submodule binds the package attribute to the module)."""
+
+    def __call__(self, *args, **kwargs) -> BacktestResult:
+        return backtest(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
