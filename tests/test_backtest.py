@@ -76,7 +76,7 @@ def test_backtest_scores_equal_a_hand_computation():
     import distillaw
 
     res = distillaw.backtest(table, "top-compute:1", "supervised", draws=7, peers=False,
-                   fit_fn=fake_fit, levels=(0.5, 0.9))
+                             fit_fn=fake_fit, levels=(0.5, 0.9))
     test = table[np.isclose(6 * table["N"] * table["D"], 1e22)].reset_index(drop=True)
     assert res.split.info["n_test"] == len(test) == 6
     y = test["L"].to_numpy()
