@@ -10,7 +10,6 @@ import pytest
 
 from distillaw.backtest import (
     BacktestError,
-    backtest,
     crps_draws,
     interval_score,
     score_draws,

@@ -7,25 +7,11 @@ from pathlib import Path
 import typer
 
 from ._app import app
-from ._common import CLIError, emit_json, info
+from ._common import COLUMNS_HELP, CLIError, emit_json, info, parse_columns
 
 _HOLDOUT_HELP = ("top-compute:K (the K largest compute budgets; 6ND, the student's for "
                  "distillation rows), top-size:K, group:NAME, or a file of rows (rows also in "
                  "DATA are held out of the fit; others are scored as extra test rows).")
-
-
-def _parse_columns(spec: str | None) -> dict | None:
-    """``L=val/loss,N=params`` -> ``{"L": "val/loss", "N": "params"}``."""
-    if spec is None:
-        return None
-    out = {}
-    for part in spec.split(","):
-        key, sep, col = part.partition("=")
-        if not sep or not key.strip() or not col.strip():
-            raise CLIError(f"--columns {spec!r}: expected NAME=COLUMN pairs separated by "
-                           "commas, e.g. L=val/loss,N=params")
-        out[key.strip()] = col.strip()
-    return out
 
 
 @app.command("backtest")
@@ -40,8 +26,7 @@ def backtest_command(
                               "structured), where this version has it."),
     likelihood: str = typer.Option("student_t", "--likelihood", help="student_t | normal"),
     format: str = typer.Option(None, "--format", help="Force the input format."),
-    columns: str = typer.Option(None, "--columns", help="Column mapping for plain tables, "
-                                "e.g. L=val/loss,N=params."),
+    columns: str = typer.Option(None, "--columns", help=COLUMNS_HELP),
     draws: int = typer.Option(500, "--draws", help="Draws per chain after tuning."),
     tune: int = typer.Option(500, "--tune", help="Tuning steps per chain."),
     chains: int = typer.Option(4, "--chains", help="Number of chains."),
@@ -77,7 +62,7 @@ def backtest_command(
         raise CLIError(f"--budget-tol must be > 0, got {budget_tol}")
     if not data.is_file():
         raise CLIError(f"{data}: no such data file")
-    mapping = _parse_columns(columns)
+    mapping = parse_columns(columns)
 
     from ..backtest import backtest
 
