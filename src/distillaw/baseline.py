@@ -242,7 +242,8 @@ def _sup_loss(sup: dict, table: pd.DataFrame) -> np.ndarray:
 
 
 def huber_fit(table: pd.DataFrame, law: str = "supervised", *, form: str = "chinchilla",
-              grid: str = "full", delta: float = DELTA, seed: int = 0) -> HuberFit:
+              grid: str = "full", delta: float = DELTA, seed: int = 0,
+              starts=None) -> HuberFit:
     """Huber fit of ``law`` on a run table, best of a grid of L-BFGS-B starts.
 
     Parameters
@@ -256,6 +257,8 @@ def huber_fit(table: pd.DataFrame, law: str = "supervised", *, form: str = "chin
     grid : {"full", "coarse"}
         ``full``: Hoffmann's 4500 starts (supervised) / 64 starts (distillation);
         ``coarse``: 108 / 8 starts, for quick runs.
+    starts : array (k, p), optional
+        Explicit starts on the optimisation scales (overrides ``grid``).
     """
     if law not in ("supervised", "distillation"):
         raise ModelError(f"the Huber baseline handles the supervised and distillation laws, "
@@ -269,7 +272,7 @@ def huber_fit(table: pd.DataFrame, law: str = "supervised", *, form: str = "chin
     if law == "supervised":
         if len(sup) < 6:
             raise ModelError(f"the Huber baseline needs at least 6 supervised rows, got {len(sup)}")
-        starts = _sup_starts(form, grid)
+        starts = _sup_starts(form, grid) if starts is None else np.atleast_2d(starts)
         fit = HuberFit(law, form, np.zeros(starts.shape[1]), np.inf, len(starts), sup,
                        delta=delta)
     else:
@@ -288,9 +291,12 @@ def huber_fit(table: pd.DataFrame, law: str = "supervised", *, form: str = "chin
             sup_params = {k: float(point[k]) for k in ("E", "A", "B", "alpha", "beta")}
             sup_params["gamma"] = float(point["gamma"]) if form == "busbridge" else 1.0
             source = "Busbridge et al. Table 6 (no supervised rows in the table)"
-        starts = _dis_starts(grid, seed)
+        starts = _dis_starts(grid, seed) if starts is None else np.atleast_2d(starts)
         fit = HuberFit(law, form, np.zeros(starts.shape[1]), np.inf, len(starts), dist,
                        sup_params=sup_params, sup_source=source, delta=delta)
+    width = len(DIS_THETA) if law == "distillation" else 5 + (form == "busbridge")
+    if starts.ndim != 2 or starts.shape[1] != width:
+        raise ModelError(f"starts must have shape (k, {width}) for this law, got {starts.shape}")
     f, _ = _objective(fit.kind, delta)
     args = fit._args(fit.table)
     y = np.log(fit.table["L"].to_numpy(float))
