@@ -7,7 +7,7 @@ Each simulated world:
    (exponents 5%, floor 3%, distillation coefficients 10%, log-normal). Half the worlds
    ("other-form") use a *different law form* for the students than the one fitted: the
    distilled loss is multiplied by ``exp(eps * log10(C / C_max))``, ``|eps|`` in
-   [0.002, 0.01] with a random sign, ``C = 6 N_S D_S`` and ``C_max`` the largest fitted
+   [0.005, 0.03] with a random sign, ``C = 6 N_S D_S`` and ``C_max`` the largest fitted
    student compute: a slow drift, barely visible in the fitted range, growing with
    extrapolation;
 2. simulates small-scale runs: 8 students (5e7-3e8 parameters, 10 or 40 tokens/param) each
@@ -109,7 +109,7 @@ def run_model(error: str | None, args, fit_has_error: bool) -> dict:
     for w in range(args.worlds):
         p = truth_params(rng)
         other = w % 2 == 1
-        eps = float(rng.choice([-1, 1]) * rng.uniform(0.002, 0.01)) if other else 0.0
+        eps = float(rng.choice([-1, 1]) * rng.uniform(0.005, 0.03)) if other else 0.0
         table, c_max, ns_max = simulate_world(p, eps, seed=args.seed * 1000 + w)
         kw = {"error": error} if fit_has_error else {}
         post = dl.fit(table, "distillation", draws=args.draws, tune=args.tune,
