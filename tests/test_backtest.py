@@ -10,6 +10,7 @@ import pytest
 
 from distillaw.backtest import (
     BacktestError,
+    backtest,
     crps_draws,
     interval_score,
     score_draws,
@@ -205,3 +206,38 @@ def test_cli_backtest_bad_input_is_one_line(tmp_path, capsys):
     assert main(["backtest", str(tmp_path / "missing.csv"), "--holdout", "top-size:1"]) == 2
     assert main(["backtest", str(path), "--holdout", "top-size:1", "--error", "weird",
                  "--no-peers"]) == 2
+
+
+def test_grouped_peers_fit_each_group_on_its_own(monkeypatch):
+    """With group=, the peers' Huber fit runs per group on that group's training rows."""
+    import distillaw.baseline as baseline
+
+    table = validate_runs(_table().assign(group=lambda d: np.where(d.index % 2, "a", "b")))
+    calls = []
+
+    class FakeBoot:
+        def __init__(self, n):
+            self.n = n
+
+        def loss_draws(self, pts):
+            return np.tile(_law(pts["N"].to_numpy(), pts["D"].to_numpy()), (self.n, 1))
+
+    class FakeHuber:
+        sup_source = None
+
+        def bootstrap(self, n, seed=0):
+            return FakeBoot(n)
+
+    def fake_huber(train, law, **kw):
+        calls.append(sorted(set(train["group"])))
+        return FakeHuber()
+
+    monkeypatch.setattr(baseline, "huber_fit", fake_huber)
+    params = {**{k: np.full(3, v) for k, v in TRUTH.items()}, "sigma": np.full(3, 0.01)}
+    post = Posterior.from_params("supervised", params, form="chinchilla")
+    res = backtest(table, "top-compute:1", group="group", n_boot=4,
+                   fit_fn=lambda train, law, **kw: post)
+    assert sorted(calls) == [["a"], ["b"]]
+    # The fake peers predict the truth itself: zero width, so coverage only where exact.
+    assert res.scores["peers"]["width"]["0.9"] == 0.0
+    assert "one Huber fit per group" in " ".join(res.notes)

@@ -295,20 +295,50 @@ class BacktestResult:
 
 
 # ------------------------------------------------------------------------------ main
-def _predictive(post, test: pd.DataFrame, seed: int) -> np.ndarray:
+def _predictive(post, test: pd.DataFrame, seed: int, group_col: str | None) -> np.ndarray:
     """Predictive draws (S, P) for the test rows, by group for a grouped posterior."""
     groups = post.groups
     if len(groups) <= 1:
         return post.predictive_draws(test, seed=seed)
     out = None
-    for i, g in enumerate(pd.unique(test["group"])):
-        idx = np.flatnonzero((test["group"] == g).to_numpy())
+    col = group_col or "group"
+    for i, g in enumerate(pd.unique(test[col].astype(str))):
+        idx = np.flatnonzero((test[col].astype(str) == g).to_numpy())
         d = post.predictive_draws(test.iloc[idx].reset_index(drop=True), group=g,
                                   seed=seed + i)
         if out is None:
             out = np.empty((d.shape[0], len(test)))
         out[:, idx] = d
     return out
+
+
+def _peers(sp: Split, law: str, form: str, group: str | None, grid: str, n_boot: int,
+           seed: int) -> tuple[np.ndarray, list[str]]:
+    """Bootstrap draws (n_boot, P) of the peers' method for the test rows.
+
+    With ``group`` the peers fit each group on its own (as Epoch and Porian fit each
+    configuration), so a group needs enough training rows of its own.
+    """
+    from .baseline import huber_fit
+
+    notes = []
+    if group is None:
+        hf = huber_fit(sp.train, law, form=form, grid=grid, seed=seed)
+        if hf.sup_source:
+            notes.append(f"peers' student supervised loss: {hf.sup_source}")
+        return hf.bootstrap(n_boot, seed=seed).loss_draws(sp.test), notes
+    out = np.empty((n_boot, len(sp.test)))
+    for i, g in enumerate(pd.unique(sp.test[group])):
+        idx = np.flatnonzero((sp.test[group] == g).to_numpy())
+        train = sp.train[sp.train[group] == g]
+        if len(train) == 0:
+            raise BacktestError(f"the peers fit each {group} on its own, and {group} {g!r} has "
+                                "no training rows (use --no-peers)")
+        hf = huber_fit(train, law, form=form, grid=grid, seed=seed + i)
+        out[:, idx] = hf.bootstrap(n_boot, seed=seed + i).loss_draws(
+            sp.test.iloc[idx].reset_index(drop=True))
+    notes.append(f"peers: one Huber fit per {group}")
+    return out, notes
 
 
 def _fit_kwargs(fit, settings: Mapping) -> dict:
@@ -394,7 +424,7 @@ def backtest(data, holdout, law: str = "supervised", *, form: str | None = None,
     kw = _fit_kwargs(fit_fn, settings)
     post = fit_fn(sp.train, law, **kw)
     y = sp.test["L"].to_numpy(float)
-    ours, ours_rows = score_draws(_predictive(post, sp.test, seed), y, levels)
+    ours, ours_rows = score_draws(_predictive(post, sp.test, seed, group), y, levels)
     keep = [c for c in ("run_id", "group", "N", "D", "L_T") if c in sp.test.columns]
     scores = {"ours": ours}
     rows = {"ours": pd.concat([sp.test[keep], ours_rows], axis=1)}
@@ -406,15 +436,11 @@ def backtest(data, holdout, law: str = "supervised", *, form: str | None = None,
     except DistillawError:
         pass  # a hand-made posterior (tests) has no diagnostics to report
     if peers:
-        from .baseline import huber_fit
-
-        hf = huber_fit(sp.train, law, form=post.form or "chinchilla", grid=grid, seed=seed)
-        boot = hf.bootstrap(n_boot, seed=seed)
-        peer, peer_rows = score_draws(boot.loss_draws(sp.test), y, levels)
+        draws_p, note = _peers(sp, law, post.form or "chinchilla", group, grid, n_boot, seed)
+        peer, peer_rows = score_draws(draws_p, y, levels)
         scores["peers"] = peer
         rows["peers"] = pd.concat([sp.test[keep], peer_rows], axis=1)
-        if hf.sup_source:
-            notes.append(f"peers' student supervised loss: {hf.sup_source}")
+        notes += note
     settings = {k: v for k, v in settings.items() if k != "progressbar"}
     settings.update({"law": law, "levels": list(levels), "peers": peers, "n_boot": n_boot,
                      "grid": grid, "budget_tol": budget_tol,
