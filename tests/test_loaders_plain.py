@@ -150,3 +150,16 @@ def test_cli_validate_json_of_a_plain_table(tmp_path, capsys):
     assert main(["data", "validate", str(p), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["rows"] == 3 and doc["kinds"] == {"supervised": 3}
+
+
+def test_fit_and_backtest_take_the_mapping(tmp_path, capsys):
+    """Bad mappings stop `fit` and `backtest` with one line before any sampling."""
+    p = _write(tmp_path, {"params": BASE["N"], "toks": BASE["D"], "val/loss": BASE["L"]})
+    for cmd in (["fit", str(p), "--law", "supervised", "--out", str(tmp_path / "m")],
+                ["backtest", str(p), "--holdout", "top-size:1"]):
+        capsys.readouterr()
+        assert main([*cmd, "--columns", "L"]) == 2
+        assert "NAME=COLUMN" in capsys.readouterr().err
+        assert main([*cmd, "--columns", "L=val/loss,D=nope"]) == 2
+        assert "D=nope: no such column" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
