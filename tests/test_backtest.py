@@ -55,6 +55,15 @@ def test_crps_matches_the_pairwise_definition():
     assert crps_draws(np.full((4, 1), 2.0), [3.5])[0] == pytest.approx(1.5)
 
 
+def test_overflowed_draws_give_an_infinite_crps_not_a_nan():
+    x = np.array([[1.0, 2.0], [np.inf, 2.5], [1.5, 3.0]])
+    c = crps_draws(x, [1.2, 2.4])
+    assert c[0] == np.inf and np.isfinite(c[1])
+    scores, rows = score_draws(x, np.array([1.2, 2.4]), (0.5,))
+    assert rows["upper_0.5"][0] == np.inf and rows["lower_0.5"][0] == 1.25
+    assert scores["crps"] == np.inf and scores["nonfinite_draws"] == pytest.approx(1 / 6)
+
+
 def test_interval_score_hand_values():
     # inside: width only; below: width + 2/a * miss; above likewise.
     got = interval_score([1.5, 0.5, 2.5], [1.0] * 3, [2.0] * 3, 0.8)

@@ -92,11 +92,15 @@ def crps_draws(draws, y) -> np.ndarray:
     x = np.asarray(draws, float)
     y = np.asarray(y, float)
     S = x.shape[0]
-    term1 = np.abs(x - y[None, :]).mean(axis=0)
-    xs = np.sort(x, axis=0)
+    finite = np.isfinite(x).all(axis=0)
+    xf = np.where(finite[None, :], x, 0.0)
+    term1 = np.abs(xf - y[None, :]).mean(axis=0)
+    xs = np.sort(xf, axis=0)
     w = (2.0 * np.arange(1, S + 1) - S - 1)[:, None]
     pair = 2.0 * (w * xs).sum(axis=0) / S**2
-    return term1 - 0.5 * pair
+    # A draw that overflowed (a Student-t tail with nu < 1 has no mean) makes E|X - y|
+    # infinite: the CRPS is then infinite, not a number to average quietly.
+    return np.where(finite, term1 - 0.5 * pair, np.inf)
 
 
 def score_draws(draws, y, levels: Sequence[float] = LEVELS) -> tuple[dict, pd.DataFrame]:
@@ -111,11 +115,15 @@ def score_draws(draws, y, levels: Sequence[float] = LEVELS) -> tuple[dict, pd.Da
     y = np.asarray(y, float)
     if x.ndim != 2 or x.shape[1] != y.size:
         raise BacktestError(f"draws must be (S, {y.size}), got {x.shape}")
-    med = np.median(x, axis=0)
+    with np.errstate(invalid="ignore"):
+        med = np.median(x, axis=0)
     rows = {"observed": y, "median": med}
     cov, isc, width = {}, {}, {}
     for lev in levels:
-        lo, hi = np.quantile(x, [(1 - lev) / 2, (1 + lev) / 2], axis=0)
+        with np.errstate(invalid="ignore"):
+            lo, hi = np.quantile(x, [(1 - lev) / 2, (1 + lev) / 2], axis=0)
+        # Interpolating towards an overflowed (+inf) draw gives NaN: the bound is +inf.
+        lo, hi = np.where(np.isnan(lo), np.inf, lo), np.where(np.isnan(hi), np.inf, hi)
         key = f"{lev:g}"
         rows[f"lower_{key}"], rows[f"upper_{key}"] = lo, hi
         cov[key] = float(np.mean((y >= lo) & (y <= hi)))
@@ -125,7 +133,8 @@ def score_draws(draws, y, levels: Sequence[float] = LEVELS) -> tuple[dict, pd.Da
     logerr = np.abs(np.log(med) - np.log(y))
     rows["crps"], rows["abs_log_error"] = crps, logerr
     scores = {"coverage": cov, "interval_score": isc, "width": width,
-              "crps": float(crps.mean()), "median_abs_log_error": float(np.median(logerr))}
+              "crps": float(crps.mean()), "median_abs_log_error": float(np.median(logerr)),
+              "nonfinite_draws": float(np.mean(~np.isfinite(x)))}
     return scores, pd.DataFrame(rows)
 
 
@@ -246,17 +255,18 @@ class BacktestResult:
         out = {f"interval_score_{k}": (p["interval_score"][k] / o["interval_score"][k]
                                        if o["interval_score"][k] > 0 else None)
                for k in o["interval_score"]}
-        out["crps"] = p["crps"] / o["crps"] if o["crps"] > 0 else None
+        out["crps"] = (p["crps"] / o["crps"] if 0 < o["crps"] < np.inf else None)
         return out
 
     def to_dict(self) -> dict:
-        """JSON-ready document (what ``distillaw backtest --json`` prints)."""
-        return {"holdout": self.split.holdout, "law": self.law, "split": self.split.info,
+        """JSON-ready document (what ``distillaw backtest --json`` prints); infinite or
+        undefined numbers (e.g. the CRPS of draws that overflowed) become ``null``."""
+        return _finite_or_none({"holdout": self.split.holdout, "law": self.law, "split": self.split.info,
                 "settings": self.settings, "scores": self.scores, "ratios": self.ratios(),
                 "interval": "predictive (law + every fitted error term) for ours; bootstrap "
                             "percentile of the refitted law for peers",
                 "notes": list(self.notes),
-                "rows": {k: v.to_dict(orient="records") for k, v in self.rows.items()}}
+                "rows": {k: v.to_dict(orient="records") for k, v in self.rows.items()}})
 
     def table(self) -> str:
         """Readable table: ours vs peers, and their ratio."""
@@ -292,6 +302,16 @@ class BacktestResult:
                      "+ bootstrap percentile intervals")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _finite_or_none(obj):
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_or_none(v) for v in obj]
+    if isinstance(obj, float | np.floating) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 # ------------------------------------------------------------------------------ main
@@ -423,12 +443,17 @@ def backtest(data, holdout, law: str = "supervised", *, form: str | None = None,
                 "seed": seed, "progressbar": progressbar}
     kw = _fit_kwargs(fit_fn, settings)
     post = fit_fn(sp.train, law, **kw)
+    notes: list[str] = []
     y = sp.test["L"].to_numpy(float)
-    ours, ours_rows = score_draws(_predictive(post, sp.test, seed, group), y, levels)
+    with np.errstate(over="ignore"):  # overflowed draws are counted and reported below
+        pred = _predictive(post, sp.test, seed, group)
+    ours, ours_rows = score_draws(pred, y, levels)
     keep = [c for c in ("run_id", "group", "N", "D", "L_T") if c in sp.test.columns]
     scores = {"ours": ours}
+    if ours["nonfinite_draws"] > 0:
+        notes.append(f"{ours['nonfinite_draws']:.2%} of our predictive draws overflowed (a "
+                     "Student-t noise with nu < 1 has no mean): our CRPS is infinite")
     rows = {"ours": pd.concat([sp.test[keep], ours_rows], axis=1)}
-    notes = []
     try:
         d = post.diagnostics()
         if d.get("divergences"):
