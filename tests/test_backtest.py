@@ -182,25 +182,39 @@ def test_huber_baseline_distillation_uses_the_law_module(jittered_busbridge):
     assert np.max(np.abs(resid)) < 0.01
 
 
-def test_cli_backtest_real_nuts_json_and_table(tmp_path, capsys):
-    """One small real NUTS fit end to end: held-out top budget, ours vs peers."""
+def test_cli_backtest_real_nuts_json(tmp_path, capsys):
+    """One small real NUTS fit end to end through the CLI (peers scored in the next test)."""
     table = _table(n_per=6, noise=0.01, seed=5)
     path = tmp_path / "runs.csv"
     table.to_csv(path, index=False)
     rc = main(["backtest", str(path), "--holdout", "top-compute:1", "--form", "chinchilla",
-               "--draws", "100", "--tune", "150", "--chains", "2", "--boot", "30",
-               "--grid", "coarse", "--json"])
+               "--draws", "100", "--tune", "150", "--chains", "2", "--no-peers", "--json"])
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["split"]["n_test"] == 6 and doc["split"]["n_train"] == 24
-    for m in ("ours", "peers"):
-        cov = doc["scores"][m]["coverage"]
-        assert set(cov) == {"0.5", "0.8", "0.9", "0.95"}
-        assert cov["0.5"] <= cov["0.8"] <= cov["0.9"] <= cov["0.95"]
-        assert doc["scores"][m]["crps"] > 0
+    cov = doc["scores"]["ours"]["coverage"]
+    assert set(cov) == {"0.5", "0.8", "0.9", "0.95"}
+    assert cov["0.5"] <= cov["0.8"] <= cov["0.9"] <= cov["0.95"]
     # Well-specified world: our 95% predictive intervals cover most of the held-out runs.
-    assert doc["scores"]["ours"]["coverage"]["0.95"] >= 0.5
-    assert doc["ratios"]["crps"] > 0
+    assert cov["0.95"] >= 0.5
+    assert doc["scores"]["ours"]["crps"] > 0 and "peers" not in doc["scores"]
+
+
+def test_peers_scored_on_the_same_split(monkeypatch):
+    """The real Huber + bootstrap path inside backtest() (two starts keep it fast)."""
+    import distillaw.baseline as baseline
+
+    monkeypatch.setattr(baseline, "_sup_starts", lambda form, grid: np.array(
+        [[5.0, 5.0, 0.5, 0.3, 0.3], [6.0, 8.0, 0.6, 0.4, 0.4]]))
+    table = _table(n_per=6, noise=0.01, seed=5)
+    params = {**{k: np.full(4, v) for k, v in TRUTH.items()}, "sigma": np.full(4, 0.01)}
+    post = Posterior.from_params("supervised", params, form="chinchilla")
+    res = backtest(table, "top-compute:1", n_boot=20, fit_fn=lambda train, law, **kw: post)
+    peers = res.scores["peers"]
+    assert peers["crps"] > 0 and 0 <= peers["coverage"]["0.9"] <= 1
+    assert res.ratios()["crps"] == pytest.approx(peers["crps"] / res.scores["ours"]["crps"])
+    assert "peers/ours" in res.table()
+    assert res.rows["peers"].shape[0] == 6
 
 
 def test_cli_backtest_bad_input_is_one_line(tmp_path, capsys):
