@@ -451,7 +451,8 @@ def backtest(data, holdout, law: str = "supervised", *, form: str | None = None,
     keep = [c for c in ("run_id", "group", "N", "D", "L_T") if c in sp.test.columns]
     scores = {"ours": ours}
     if ours["nonfinite_draws"] > 0:
-        notes.append(f"{ours['nonfinite_draws']:.2%} of our predictive draws overflowed (a "
+        notes.append(f"a fraction {ours['nonfinite_draws']:.2g} of our predictive draws "
+                     "overflowed (a "
                      "Student-t noise with nu < 1 has no mean): our CRPS is infinite")
     rows = {"ours": pd.concat([sp.test[keep], ours_rows], axis=1)}
     try:
