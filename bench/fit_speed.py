@@ -10,7 +10,8 @@ replicated by Epoch AI (Besiroglu et al. 2024):
 - 4000 bootstrap resamples, each refitted by BFGS from the full-data optimum (Epoch
   refitted by BFGS from a single start too); percentile intervals.
 
-Analytic gradients for the baseline (scipy), so it is not handicapped. Ours: ``fit()`` with
+Gradients for the baseline from PyTensor's autodiff of the law in distillaw.laws (the
+baseline lives in distillaw.baseline), so it is not handicapped. Ours: ``fit()`` with
 its defaults (nutpie, 4 chains x 1000 draws after 1000 tuning steps, compile included).
 Prints wall time of each, their ratio, and effective samples per second (min bulk ESS / s
 for NUTS; bootstrap resamples / s for the baseline, which are independent draws).
@@ -21,79 +22,27 @@ Run: ``.venv/bin/python bench/fit_speed.py [--data PATH] [--boot 4000] [--grid f
 from __future__ import annotations
 
 import argparse
-import itertools
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize
 
-DELTA = 1e-3
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parents[1] / "shared" / "data" / "epoch_chinchilla" / "svg_extracted_data.csv"
 
 
-def huber_objective(theta, logN, logD, logL):
-    """Summed Huber(delta) of log-residuals and its gradient; theta = (a, b, e, alpha, beta)."""
-    a, b, e, alpha, beta = theta
-    t = np.stack([a - alpha * logN, b - beta * logD, np.full_like(logN, e)])
-    m = t.max(axis=0)
-    w = np.exp(t - m)
-    s = w.sum(axis=0)
-    pred = m + np.log(s)
-    w /= s
-    r = pred - logL
-    absr = np.abs(r)
-    quad = absr <= DELTA
-    loss = np.where(quad, 0.5 * r * r, DELTA * (absr - 0.5 * DELTA)).sum()
-    dr = np.where(quad, r, DELTA * np.sign(r))
-    grad = np.array([(dr * w[0]).sum(), (dr * w[1]).sum(), (dr * w[2]).sum(),
-                     -(dr * w[0] * logN).sum(), -(dr * w[1] * logD).sum()])
-    return loss, grad
+def peers(df, n_boot: int, grid: str, seed: int = 42):
+    """The baseline of :mod:`distillaw.baseline` (written once there), timed in two parts."""
+    from distillaw.baseline import huber_fit
 
-
-def lbfgs(theta0, logN, logD, logL, method="L-BFGS-B"):
-    # Tight tolerances: with delta = 1e-3 the summed Huber loss is tiny and flat, and
-    # scipy's default tolerances stop L-BFGS-B near its start (the non-convergence Epoch
-    # diagnosed in Hoffmann's fit); a bootstrap with default tolerances gives intervals
-    # ~100x too narrow. These settings reproduce Epoch's bootstrap SEs.
-    opts = ({"maxiter": 10000, "gtol": 1e-12, "ftol": 1e-15} if method == "L-BFGS-B"
-            else {"gtol": 1e-8})
-    res = minimize(huber_objective, theta0, args=(logN, logD, logL), jac=True,
-                   method=method, options=opts)
-    return res.x, res.fun
-
-
-def peers(logN, logD, logL, n_boot: int, grid: str, seed: int = 42):
-    if grid == "full":
-        axes = (np.arange(0, 26, 5), np.arange(0, 26, 5), np.arange(-1, 1.01, 0.5),
-                np.arange(0, 2.01, 0.5), np.arange(0, 2.01, 0.5))
-    else:
-        axes = (np.array([0, 10, 20]), np.array([0, 10, 20]), np.array([-1, 0, 1]),
-                np.array([0, 1]), np.array([0, 1]))
     t0 = time.perf_counter()
-    best, best_f = None, np.inf
-    for start in itertools.product(*axes):
-        x, f = lbfgs(np.array(start, float), logN, logD, logL)
-        if f < best_f:
-            best, best_f = x, f
+    best = huber_fit(df, "supervised", form="chinchilla", grid=grid)
     t_grid = time.perf_counter() - t0
-    rng = np.random.default_rng(seed)
-    n = len(logL)
-    boots = np.empty((n_boot, 5))
     t1 = time.perf_counter()
-    for i in range(n_boot):
-        idx = rng.integers(0, n, n)
-        boots[i], _ = lbfgs(best, logN[idx], logD[idx], logL[idx], method="BFGS")
+    boots = best.bootstrap(n_boot, seed=seed)
     t_boot = time.perf_counter() - t1
-    n_starts = int(np.prod([len(a) for a in axes]))
-    return best, boots, t_grid, t_boot, n_starts
-
-
-def to_natural(theta):
-    a, b, e, alpha, beta = np.moveaxis(np.atleast_2d(theta), -1, 0)
-    return {"E": np.exp(e), "A": np.exp(a), "B": np.exp(b), "alpha": alpha, "beta": beta}
+    return best, boots, t_grid, t_boot, best.n_starts
 
 
 def main(argv=None) -> int:
@@ -111,7 +60,6 @@ def main(argv=None) -> int:
     from distillaw.loaders import load
 
     df = load(args.data, drop_highest_loss=5)
-    logN, logD, logL = (np.log(df[c].to_numpy(float)) for c in ("N", "D", "L"))
     print(f"data: {args.data.name}, {len(df)} points; machine load may inflate both timings")
 
     t0 = time.perf_counter()
@@ -120,11 +68,11 @@ def main(argv=None) -> int:
     t_ours = time.perf_counter() - t0
     d = post.diagnostics()
 
-    best, boots, t_grid, t_boot, n_starts = peers(logN, logD, logL, args.boot, args.grid)
+    best, boots, t_grid, t_boot, n_starts = peers(df, args.boot, args.grid)
     t_peer = t_grid + t_boot
 
     summ = post.summary(0.95)
-    nat_best, nat_boot = to_natural(best), to_natural(boots)
+    nat_best, nat_boot = best.params(), boots.params()
     print("\n95% intervals   ours (posterior)                  peers (bootstrap percentile)")
     for p in ("E", "A", "B", "alpha", "beta"):
         lo, hi = np.percentile(nat_boot[p], [2.5, 97.5])

@@ -26,13 +26,17 @@ LAYERS: dict[str, int] = {
     # 2 the run table
     "data": 2,
     # 3 things read or derived from tables and laws
-    "loaders": 3, "priors": 3, "risk": 3, "draws": 3, "published": 3,
+    "loaders": 3, "priors": 3, "risk": 3, "draws": 3, "published": 3, "extrapolation": 3,
+    # the peers' Huber + bootstrap fit (laws, published coefficients)
+    "baseline": 4,
     # 4 models (PyMC builders), the posterior, the simulator
     "models": 4, "posterior": 4, "simulate": 4,
     # 5 fitting (the one sampler) and decisions on draws
     "sampling": 5, "decision": 5,
     # 6 planning the next runs (uses the decision module's allocation as a target)
     "planning": 6,
+    # fit on part of a table, score the rest against our fit and the peers' baseline
+    "backtesting": 6,
     # 7 figures; the optional PyTorch runner (never imported by the library)
     "plots": 7, "runner": 7,
     # 8 the report (draws figures with plots)

@@ -42,6 +42,7 @@ _LAZY = {
     "candidate_grid": "distillaw.planning",
     "plan": "distillaw.planning",
     "simulate": "distillaw.simulate",
+    "backtest": "distillaw.backtesting",
 }
 
 

@@ -13,7 +13,21 @@ format             columns                                                   sou
                                                                              et al. 2025 figures
 ``porian``         source_file, config_index, dataset, hparams, ..., loss  Porian et al. 2024
                                                                              IsoFLOP points
+``plain``          any table with N, D and loss columns under common names   your own logs
+                   (see below), or named with ``columns=``
 =================  =======================================================  =====================
+
+Plain tables (and run tables) may use these common names; the run-table name wins where both
+are present, and two aliases of one column are an error (name one with ``columns=``):
+
+- ``N``: ``params``, ``n_params``, ``model_size``; ``D``: ``tokens``, ``n_tokens``;
+- ``L``: ``loss``, ``val_loss``; ``L_T``: ``teacher_loss``; ``N_T``: ``teacher_params``,
+  ``teacher_n_params``; ``D_T``: ``teacher_tokens``, ``teacher_n_tokens``; ``group``.
+
+``columns={"L": "val/loss", "N": "params"}`` (CLI ``--columns L=val/loss,N=params``) names
+the source column of any run-table column explicitly. Without ``run_id`` each row gets a
+stable one (``row-`` + a hash of its values); without ``kind`` a row with a teacher (a
+teacher loss, or a teacher size for a plan) is a distillation row, any other supervised.
 
 Every loader returns a validated run table. The public files themselves are not shipped
 with distillaw: point the loader at your copy (tests read ``../shared/data``).
@@ -27,8 +41,9 @@ Example
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +60,19 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
                "loss_split", "params", "tokens", "loss"),
     "runs": ("run_id", "kind", "N", "D", "L"),
 }
-FORMATS = tuple(SIGNATURES)
+FORMATS = (*SIGNATURES, "plain")
+# Common names of run-table columns in other people's logs (matched case-insensitively).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "N": ("params", "n_params", "model_size"),
+    "D": ("tokens", "n_tokens"),
+    "L": ("loss", "val_loss"),
+    "L_T": ("teacher_loss",),
+    "N_T": ("teacher_params", "teacher_n_params"),
+    "D_T": ("teacher_tokens", "teacher_n_tokens"),
+    "group": (),
+}
+MAPPABLE = ("run_id", "kind", "group", "N", "D", "L", "N_T", "D_T", "L_T", "teacher_id",
+            "seed", "flops", "source")
 PORIAN_GROUP_COLUMNS = ("dataset", "hparams", "warmup", "decay", "param_count", "loss_split")
 
 
@@ -56,13 +83,110 @@ def detect_format(columns, file: str | None = None) -> str:
         # Our own schema, possibly with a column missing: validation will name it.
         return "runs"
     hits = [name for name, sig in SIGNATURES.items() if set(sig) <= cols]
+    if not hits and _resolve(cols, None, file) is not None:
+        return "plain"
     if not hits:
         raise FormatError(
             f"{file + ': ' if file else ''}cannot recognise the table format from its columns "
-            f"({', '.join(sorted(cols))}); known formats: {', '.join(FORMATS)} "
-            "(use --format to force one)")
+            f"({', '.join(sorted(cols))}); known formats: {', '.join(FORMATS)}; a plain "
+            "table needs N, D and loss columns (e.g. params, tokens, loss) or --columns "
+            "L=...,N=...,D=...")
     # 'runs' wins when a file is already in our own schema.
     return "runs" if "runs" in hits else hits[0]
+
+
+def _resolve(cols, columns: Mapping[str, str] | None, file: str | None,
+             strict: bool = False) -> dict[str, str] | None:
+    """Map run-table names to source columns: explicit ``columns`` first, then the exact
+    run-table name, then a common alias (case-insensitive).
+
+    Returns ``None`` when N and D cannot be found (``strict=False``: format detection), and
+    raises :class:`RunTableError` naming the column otherwise.
+    """
+    cols = list(map(str, cols))
+    present = set(cols)
+    lower: dict[str, list[str]] = {}
+    for c in cols:
+        lower.setdefault(c.lower(), []).append(c)
+    out: dict[str, str] = {}
+    for key, src in (columns or {}).items():
+        if key not in MAPPABLE:
+            raise FormatError(f"--columns: unknown run-table column {key!r}; choose from "
+                              f"{', '.join(MAPPABLE)}")
+        if src not in present:
+            raise RunTableError(f"--columns {key}={src}: no such column (found: "
+                                f"{', '.join(cols)})", file=file, column=src)
+        out[key] = src
+    taken = set(out.values())
+    for key in MAPPABLE:
+        if key in out:
+            continue
+        if key in present and key not in taken:
+            out[key] = key
+            continue
+        hits = [c for a in ALIASES.get(key, ()) for c in lower.get(a, []) if c not in taken]
+        if len(hits) > 1:
+            raise RunTableError(f"ambiguous: columns {', '.join(repr(h) for h in hits)} could "
+                                f"each be {key!r}; name one with --columns {key}=...",
+                                file=file, column=key)
+        if hits:
+            out[key] = hits[0]
+    if not {"N", "D"} <= set(out):
+        if not strict:
+            return None
+        miss = "N" if "N" not in out else "D"
+        names = ", ".join((miss, *ALIASES[miss]))
+        raise RunTableError(f"missing column (looked for {names}; or name it with --columns "
+                            f"{miss}=...)", file=file, column=miss)
+    return out
+
+
+def _row_ids(df: pd.DataFrame) -> list[str]:
+    """Stable ids from the row's values (``row-`` + 12 hex of SHA-256); identical rows get
+    ``-2``, ``-3``, ... in order, so re-reading the same file gives the same ids."""
+    keys = [c for c in ("kind", "group", "N", "D", "L", "N_T", "D_T", "L_T", "seed")
+            if c in df.columns]
+    seen: dict[str, int] = {}
+    out = []
+    for vals in df[keys].astype(str).itertuples(index=False):
+        h = hashlib.sha256("\x1f".join(f"{k}={v.strip()}" for k, v in zip(keys, vals,
+                                                                            strict=True))
+                           .encode()).hexdigest()[:12]
+        seen[h] = seen.get(h, 0) + 1
+        out.append(f"row-{h}" if seen[h] == 1 else f"row-{h}-{seen[h]}")
+    return out
+
+
+def _plain(raw: pd.DataFrame, file: str | None, columns: Mapping[str, str] | None,
+           require_loss: bool) -> pd.DataFrame:
+    """A table under our names, common aliases or an explicit mapping -> run-table columns.
+
+    Columns not used as a run-table column are kept as they are.
+    """
+    mapping = _resolve(raw.columns, columns, file, strict=True)
+    used = set(mapping.values())
+    df = pd.DataFrame({key: raw[src].to_numpy() for key, src in mapping.items()},
+                      index=raw.index)
+    for c in raw.columns:
+        if c not in used and c not in df.columns:
+            df[c] = raw[c].to_numpy()
+    if "L" not in df.columns:
+        if require_loss:
+            raise RunTableError(f"missing column (looked for L, {', '.join(ALIASES['L'])}; or "
+                                "name it with --columns L=...)", file=file, column="L")
+        df["L"] = ""
+    if "kind" not in df.columns:
+        # A teacher on the row (its measured loss, or for a plan its size) = distillation.
+        has = np.zeros(len(df), bool)
+        for col in ("L_T",) if require_loss else ("L_T", "N_T"):
+            if col in df.columns:
+                txt = df[col].astype("string").str.strip()
+                has |= (txt.notna() & (txt != "") & ~txt.str.lower().isin(
+                    ("nan", "+nan", "-nan"))).fillna(False).to_numpy(bool)
+        df.insert(0, "kind", np.where(has, "distillation", "supervised"))
+    if "run_id" not in df.columns:
+        df.insert(0, "run_id", _row_ids(df))
+    return df
 
 
 def _require(raw: pd.DataFrame, fmt: str, file: str) -> None:
@@ -141,30 +265,57 @@ _CONVERTERS: dict[str, Callable] = {
 }
 
 
-def load(path: str | os.PathLike, format: str | None = None, *,
-         drop_highest_loss: int = 0) -> pd.DataFrame:
-    """Load a public table or a run table from ``path`` as a validated run table.
+def load(path: str | os.PathLike | pd.DataFrame, format: str | None = None, *,
+         drop_highest_loss: int = 0, columns: Mapping[str, str] | None = None,
+         require_loss: bool = True) -> pd.DataFrame:
+    """Load a public table, a plain table or a run table as a validated run table.
+
+    This is the one reader every command uses (fit, predict, plan, backtest, data).
 
     Parameters
     ----------
-    path : path
-        CSV or Parquet file.
+    path : path or DataFrame
+        CSV or Parquet file (or a DataFrame of the same columns).
     format : str, optional
         One of :data:`FORMATS`; auto-detected from the columns when omitted.
     drop_highest_loss : int
         Epoch formats only: drop this many highest-loss rows (Epoch AI drop 5).
+    columns : mapping, optional
+        Run-table name -> source column, e.g. ``{"L": "val/loss", "N": "params"}``; implies
+        the ``plain`` format (our names and common aliases fill in the rest).
+    require_loss : bool
+        ``False`` for points, pools and plans: the loss may be missing or empty.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> t = load(pd.DataFrame({"params": [1e8, 4e8], "tokens": [2e9, 8e9],
+    ...                        "val/loss": [3.1, 2.8]}), columns={"L": "val/loss"})
+    >>> list(t["kind"]), bool(t["run_id"].str.startswith("row-").all())
+    (['supervised', 'supervised'], True)
     """
-    path = Path(path)
-    raw = read_table(path)
-    file = str(path)
+    if isinstance(path, pd.DataFrame):
+        raw, file = path.reset_index(drop=True), None
+        is_csv = False
+    else:
+        path = Path(path)
+        raw = read_table(path)
+        file = str(path)
+        is_csv = path.suffix.lower() == ".csv"
     if format is None:
-        format = detect_format(raw.columns, file)
-    elif format not in SIGNATURES:
+        format = "plain" if columns else detect_format(raw.columns, file)
+    elif format not in FORMATS:
         raise FormatError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
-    if drop_highest_loss and not format.startswith("epoch"):  # never silently ignored
+    if columns and format not in ("plain", "runs"):
+        raise FormatError(f"columns= applies to plain tables and run tables, not the "
+                          f"{format!r} format")
+    if drop_highest_loss and not format.startswith("epoch"):
         raise FormatError("drop_highest_loss applies only to the Epoch formats")
-    if format == "runs":
-        return validate_runs(raw, file=file)
+    if format in ("runs", "plain"):
+        df = _plain(raw, file, columns, require_loss)
+        return validate_runs(df, file=file, require_loss=require_loss, is_csv=is_csv)
+    if file is None:
+        raise FormatError(f"the {format!r} format is read from a file, not a DataFrame")
     _require(raw, format, file)
     conv = _CONVERTERS[format]
     df = conv(raw, file, drop_highest_loss) if format.startswith("epoch") else conv(raw, file)

@@ -25,3 +25,21 @@ def info(msg: str) -> None:
     """Human-readable progress/info goes to stderr, so stdout stays clean for --json."""
     sys.stderr.write(msg + "\n")
     sys.stderr.flush()
+
+
+COLUMNS_HELP = ("Source column of each run-table column of a plain table, e.g. "
+                "L=val/loss,N=params (common names like params, tokens, loss need none).")
+
+
+def parse_columns(spec: str | None) -> dict | None:
+    """``L=val/loss,N=params`` -> ``{"L": "val/loss", "N": "params"}``."""
+    if spec is None:
+        return None
+    out = {}
+    for part in spec.split(","):
+        key, sep, col = part.partition("=")
+        if not sep or not key.strip() or not col.strip():
+            raise CLIError(f"--columns {spec!r}: expected NAME=COLUMN pairs separated by "
+                           "commas, e.g. L=val/loss,N=params")
+        out[key.strip()] = col.strip()
+    return out

@@ -10,7 +10,7 @@ from .._io import check_output_dir, check_output_file
 from ..data import summarise_runs, validate_runs, write_runs
 from ..loaders import FORMATS, load
 from ._app import data_app
-from ._common import CLIError, emit_json, info
+from ._common import COLUMNS_HELP, CLIError, emit_json, info, parse_columns
 
 
 def _check_format(fmt: str | None) -> None:
@@ -23,16 +23,12 @@ def validate(
     file: Path = typer.Argument(..., help="CSV or Parquet file: a run table or a public format."),
     format: str | None = typer.Option(None, "--format", help=f"force a format: {', '.join(FORMATS)}"),
     plan: bool = typer.Option(False, "--plan", help="validate as a plan (losses may be empty)."),
+    columns: str | None = typer.Option(None, "--columns", help=COLUMNS_HELP),
     json_out: bool = typer.Option(False, "--json", help="print the summary as JSON."),
 ) -> None:
     """Validate FILE and print a summary, or a one-line error (exit code 2)."""
     _check_format(format)
-    if plan:
-        from ..data import read_runs
-
-        table = read_runs(file, require_loss=False)
-    else:
-        table = load(file, format=format)
+    table = load(file, format=format, columns=parse_columns(columns), require_loss=not plan)
     summary = {"file": str(file), **summarise_runs(table)}
     if json_out:
         emit_json(summary)
@@ -54,13 +50,15 @@ def import_(
     format: str | None = typer.Option(None, "--format", help=f"force a format: {', '.join(FORMATS)}"),
     drop_highest_loss: int = typer.Option(0, "--drop-highest-loss",
                                           help="Epoch formats: drop this many highest-loss rows (Epoch drop 5)."),
+    columns: str | None = typer.Option(None, "--columns", help=COLUMNS_HELP),
 ) -> None:
-    """Convert a public table into a validated run table at OUT (written atomically)."""
+    """Convert a public or plain table into a validated run table at OUT (written atomically)."""
     _check_format(format)
     if drop_highest_loss < 0:
         raise CLIError("--drop-highest-loss must be >= 0")
     check_output_file(out, f"--out {out}")  # before reading and converting
-    table = load(file, format=format, drop_highest_loss=drop_highest_loss)
+    table = load(file, format=format, drop_highest_loss=drop_highest_loss,
+                 columns=parse_columns(columns))
     write_runs(validate_runs(table), out)
     info(f"wrote {len(table)} rows to {out}")
 

@@ -17,7 +17,7 @@ from ..laws import FORMS, LAWS
 from ..priors import LIKELIHOODS
 from ..sampling import SAMPLERS
 from ._app import app
-from ._common import CLIError, emit_json, info
+from ._common import COLUMNS_HELP, CLIError, emit_json, info, parse_columns
 
 JSON_CI = 0.95
 
@@ -98,6 +98,7 @@ def fit_command(
     drop_highest_loss: int = typer.Option(0, "--drop-highest-loss", min=0,
                                           help="Epoch formats: drop this many highest-loss "
                                                "rows (Epoch drop 5)."),
+    columns: str = typer.Option(None, "--columns", help=COLUMNS_HELP),
     name: str = typer.Option(None, "--name", help="Name on the model card."),
     as_json: bool = typer.Option(False, "--json", help="Print the parameter summary as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
@@ -120,7 +121,8 @@ def fit_command(
     from ..loaders import load
     from ..sampling import fit
 
-    table = load(data, format, drop_highest_loss=drop_highest_loss)
+    table = load(data, format, drop_highest_loss=drop_highest_loss,
+                 columns=parse_columns(columns))
     if group is not None and group not in table.columns:
         raise CLIError(f"--group {group!r}: no such column in {data}")
     if not as_json:
@@ -157,8 +159,10 @@ def _finite_positive(value: float | None, flag: str) -> None:
 def predict_command(
     model_dir: Path = typer.Argument(..., metavar="DIR",
                                      help="Folder of a saved posterior (distillaw fit --out)."),
-    points: Path = typer.Option(None, "--points", help="CSV of points: N, D (students) and "
-                                "L_T or N_T, D_T for a distillation posterior."),
+    points: Path = typer.Option(None, "--points", help="Table of points (any format `fit` "
+                                "reads): N, D (students) and L_T or N_T, D_T for a "
+                                "distillation posterior."),
+    columns: str = typer.Option(None, "--columns", help=COLUMNS_HELP),
     out: Path = typer.Option(None, "--out", help="CSV to write (points + median, lower, upper)."),
     ci: float = typer.Option(0.9, "--ci", help="Interval level, in (0, 1)."),
     predictive: bool = typer.Option(False, "--predictive", help="Interval of a new measured run "
@@ -229,14 +233,27 @@ def predict_command(
             typer.echo(f"{result['quantity']}: median {result['median']:.6g}, {ci:.0%} interval "
                        f"[{result['lower']:.6g}, {result['upper']:.6g}]")
         return 0
-    try:
-        table = pd.read_csv(points)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise CLIError(f"{points}: cannot read CSV ({str(exc).splitlines()[0]})") from None
-    if len(table) == 0:
+    from ..data import read_table
+    from ..loaders import load
+
+    # The one reader of every command (run tables, public formats, plain tables); the
+    # output keeps the file's own columns, row for row, and adds the prediction.
+    raw = read_table(points)
+    if len(raw) == 0:
         raise CLIError(f"{points}: no rows")
+    if post.law == "capacity-gap":  # student sizes only: not a run table (no tokens)
+        table = raw
+    else:
+        table = load(points, columns=parse_columns(columns), require_loss=False)
+        if "kind" not in raw.columns and post.law == "distillation":
+            # Inferred kinds would turn teacher-less rows into supervised predictions; a
+            # distillation posterior asked for points without teachers is a mistake.
+            table = table.drop(columns="kind")
     _check_points(table, post.law, points)
     pred = _predict(post, table, ci, group, predictive, points)
+    for c in ("median", "lower", "upper"):
+        raw[c] = pred[c].to_numpy()
+    pred = raw
     atomic_write_bytes(out, pred.to_csv(index=False).encode())
     if as_json:
         emit_json({"law": post.law, "ci": ci, "predictive": predictive, "rows": len(pred),

@@ -68,7 +68,7 @@ def plan_command(
     --ranges 'N=1e8:1e10:5; M=10,20,40' --target allocation --alloc-budget 1e23 --k 4
     --budget 1e20 --out plan.csv
     """
-    from ..data import read_runs
+    from ..loaders import load
     from ..planning import candidate_grid, plan
     from ..posterior import Posterior
     from .ranges import parse_ranges
@@ -109,7 +109,7 @@ def plan_command(
         candidates = candidate_grid(**parsed)
     else:
         candidates = pool
-    runs = read_runs(existing) if existing is not None else None
+    runs = load(existing) if existing is not None else None
     result = plan(post, candidates, target=target, k=k, budget=budget, cost=cost_model, seed=seed,
                   method=method, criterion=criterion, group=group, student=student,
                   student_tokens=student_tokens, alloc_budget=alloc_budget, scenario=scenario,

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..draws import thin
 from ..errors import DecisionError
+from ..extrapolation import extrapolation_warnings
 from ..laws.capacity_gap import minimise_1d
 from ..laws.compute import (
     DEFAULT_FLOPS,
@@ -153,7 +154,7 @@ def allocate(posterior, budget: float, *, student: float | None = None,
         frontier_teacher=fr_t, frontier_tokens=fr_d, flops_model=flops_model.to_dict(),
         bounds=b, n_draws=params.S, seed=seed, tie_tol=tie_tol if law == "distillation" else 0.0,
         ci=ci, risk_label=risk_obj.label, n_evaluations=n_evals)
-    alloc.warnings = _warnings(alloc)
+    alloc.warnings = _warnings(alloc) + extrapolation_warnings(alloc, posterior, supervised)
     if alloc.budget_check() > 1e-8:
         raise DecisionError(f"internal error: the allocation spends {alloc.flops['total']:.6g} "
                             f"FLOPs, not the budget {C:.6g}")

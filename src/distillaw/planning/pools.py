@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data import read_table, validate_runs
+from ..data import validate_runs
 from ..errors import PlanningError, RunTableError
 from ..laws.compute import DEFAULT_FLOPS, FlopsModel, distillation_flops, supervised_flops
 from ..posterior import Posterior
@@ -96,15 +96,15 @@ def candidate_grid(*, N: Sequence[float], D: Sequence[float] | None = None,
 
 
 def read_pool(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a pool CSV/Parquet of runnable configurations (run-table schema, ``L`` empty).
+    """Read a pool of runnable configurations (any table :func:`distillaw.loaders.load`
+    reads, ``L`` empty or absent).
 
     Errors name the file, row and column (:class:`~distillaw.errors.RunTableError`).
     """
+    from ..loaders import load
+
     path = Path(path)
-    raw = read_table(path)
-    if "L" not in raw.columns:  # a pool need not carry the (empty) loss column
-        raw = raw.assign(L="")
-    pool = validate_runs(raw, file=path, require_loss=False)
+    pool = load(path, require_loss=False)
     done = pool["L"].notna().to_numpy()
     if done.any():
         i = int(np.flatnonzero(done)[0])
@@ -116,35 +116,12 @@ def read_pool(path: str | os.PathLike) -> pd.DataFrame:
 
 def read_points(path_or_df) -> pd.DataFrame:
     """Target points: a run table (L may be empty), a public table (e.g. the digitised
-    Busbridge split: NS, DS, LT, LS), or any table with columns ``N, D`` (plus ``N_T, D_T``
-    or ``L_T`` for distillation points)."""
-    from ..loaders import SIGNATURES, detect_format, load
+    Busbridge split: NS, DS, LT, LS), or any table with columns ``N, D`` (or their common
+    names; plus ``N_T, D_T`` or ``L_T`` for distillation points), read by the one reader
+    :func:`distillaw.loaders.load`."""
+    from ..loaders import load
 
-    if isinstance(path_or_df, pd.DataFrame):
-        raw, file = path_or_df.reset_index(drop=True), None
-    else:
-        file = str(path_or_df)
-        raw = read_table(path_or_df)
-    cols = set(map(str, raw.columns))
-    if file is not None and ({"run_id", "kind"} & cols or any(
-            set(sig) <= cols for name, sig in SIGNATURES.items() if name != "runs")):
-        fmt = detect_format(raw.columns, file)
-        if fmt != "runs":
-            return load(file, format=fmt)
-    if not {"run_id", "kind"} <= cols:
-        if not {"N", "D"} <= cols:
-            raise RunTableError("target points need columns N and D (and N_T, D_T or L_T for "
-                                "distillation points), or a run table", file=file,
-                                column="N" if "N" not in cols else "D")
-        raw = raw.copy()
-        if "kind" not in cols:
-            dist = [c for c in ("L_T", "N_T") if c in cols]
-            raw["kind"] = "distillation" if dist else "supervised"
-        if "run_id" not in cols:
-            raw["run_id"] = [f"target-{i:03d}" for i in range(len(raw))]
-    if "L" not in raw.columns:
-        raw = raw.assign(L="" if file is not None else np.nan)
-    return validate_runs(raw, file=file, require_loss=False)
+    return load(path_or_df, require_loss=False)
 
 
 def _teacher_keys(pool: pd.DataFrame) -> np.ndarray:

@@ -1,0 +1,77 @@
+"""Decisions state when they extrapolate: fitted ranges, factors, prior-driven laws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from distillaw.decision import allocate
+from distillaw.errors import DecisionError
+from distillaw.extrapolation import data_ranges, extrapolation
+
+
+def _with_rows(post, rows: dict):
+    """Attach fitted rows as a fit stores them (constant_data, one entry per row)."""
+    post.idata.add_groups(constant_data=xr.Dataset(
+        {k: ("row", np.asarray(v)) for k, v in rows.items()}))
+    return post
+
+
+DIST_ROWS = {"kind": ["distillation"] * 3, "N": [1e8, 2e8, 4e8], "D": [2e9, 4e9, 8e9],
+             "L": [2.9, 2.7, 2.6], "N_T": [1e9, np.nan, 2e9], "L_T": [2.3, 2.2, 2.1]}
+
+
+def test_ranges_and_factors_of_a_distillation_query(jittered_busbridge):
+    post = _with_rows(jittered_busbridge(4, 0), DIST_ROWS)
+    r = data_ranges(post)
+    assert (r.n_supervised, r.n_distillation) == (0, 3)
+    assert r.student_N_max == 4e8 and r.student_compute_max == pytest.approx(6 * 4e8 * 8e9)
+    assert r.teacher_N_max == 2e9 and r.teacher_L_min == 2.1
+    f = {x.what: x for x in extrapolation(post, {"N_S": 4e9, "D_S": 8e9, "N_T": 5e9,
+                                                 "L_T": 2.0})}
+    assert f["student_size"].factor == pytest.approx(10.0)
+    assert f["student_compute"].factor == pytest.approx(10.0)
+    assert f["teacher_size"].factor == pytest.approx(2.5)
+    assert f["teacher_loss"].value == 2.0 and f["teacher_loss"].fitted == 2.1
+    assert "prior-driven" in f["supervised_prior_driven"].message
+    assert "teacher's loss predicted from its size" in f["supervised_prior_driven"].message
+    assert "10x the largest fitted" in f["student_size"].message
+    # Inside every range: only the prior-driven supervised law remains.
+    inside = extrapolation(post, {"N_S": 2e8, "D_S": 4e9, "L_T": 2.2})
+    assert [x.what for x in inside] == ["supervised_prior_driven"]
+
+
+def test_supervised_rows_bound_the_supervised_baseline(jittered_busbridge):
+    rows = {k: list(v) for k, v in DIST_ROWS.items()}
+    rows["kind"] += ["supervised", "supervised"]
+    rows["N"] += [1e9, 2e9]
+    rows["D"] += [2e10, 4e10]
+    rows["L"] += [2.3, 2.1]
+    rows["N_T"] += [np.nan, np.nan]
+    rows["L_T"] += [np.nan, np.nan]
+    post = _with_rows(jittered_busbridge(4, 1), rows)
+    q = {"N_S": 2e8, "D_S": 4e9, "N_T": 1e9, "supervised_N": 8e9, "supervised_D": 1.6e11}
+    f = {x.what: x for x in extrapolation(post, q)}
+    assert set(f) == {"supervised_size", "supervised_compute"}
+    assert f["supervised_size"].factor == pytest.approx(4.0)
+    assert f["supervised_compute"].factor == pytest.approx(16.0)
+
+
+def test_no_fitted_rows_is_said_and_bad_query_is_typed(jittered_busbridge):
+    post = jittered_busbridge(4, 2)
+    assert [x.what for x in extrapolation(post, {"N_S": 1e9, "D_S": 2e10})] == [
+        "no_fitted_data"]
+    with pytest.raises(DecisionError, match="N_S and D_S"):
+        extrapolation(post, {"N_S": 1e9})
+
+
+def test_allocation_warnings_carry_the_extrapolation(jittered_busbridge):
+    """The hook in allocate(): report, allocation.json and the CLI show allocation.warnings."""
+    post = _with_rows(jittered_busbridge(16, 3), DIST_ROWS)
+    a = allocate(post, 1e21, student=1e9, scenario="teacher-inference", frontier=False,
+                 regret=False)
+    text = " | ".join(a.warnings)
+    assert "the student size N_S (1e+09) is 2.5x the largest fitted" in text
+    assert "prior-driven" in text
+    assert a.to_dict()["warnings"] == a.warnings
