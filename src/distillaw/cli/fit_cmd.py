@@ -20,6 +20,7 @@ LAWS = ("supervised", "distillation", "capacity-gap")
 FORMS = ("chinchilla", "busbridge")
 SAMPLERS = ("nutpie", "pymc", "numpyro")
 LIKELIHOODS = ("student_t", "normal")
+ERRORS = ("structured", "iid")  # distillaw.priors.ERRORS (not imported: keeps --help fast)
 JSON_CI = 0.95
 
 
@@ -93,7 +94,7 @@ def fit_command(
     out: Path = typer.Option(..., "--out", help="Folder to save the posterior and its card."),
     form: str = typer.Option(None, "--form", help="chinchilla | busbridge (default busbridge)"),
     group: str = typer.Option(None, "--group", help="Column to pool over (hierarchical; "
-                              "supervised law only)."),
+                              "supervised and distillation laws)."),
     format: str = typer.Option(None, "--format", help="Force the input format (runs, "
                                "epoch-raw, epoch-tidy, busbridge, porian)."),
     draws: int = typer.Option(1000, "--draws", help="Draws per chain after tuning."),
@@ -101,8 +102,12 @@ def fit_command(
     chains: int = typer.Option(4, "--chains", help="Number of chains."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     sampler: str = typer.Option("nutpie", "--sampler", help="nutpie | pymc | numpyro"),
-    likelihood: str = typer.Option("student_t", "--likelihood",
-                                   help="student_t (robust) | normal"),
+    likelihood: str = typer.Option(None, "--likelihood",
+                                   help="student_t (robust) | normal (default: normal for "
+                                        "--error structured, student_t for iid)"),
+    error: str = typer.Option("structured", "--error",
+                              help="structured (curve offsets + discrepancy growing with "
+                                   "distance from the data; default) | iid (law + iid noise)"),
     drop_highest_loss: int = typer.Option(0, "--drop-highest-loss",
                                           help="Epoch formats: drop this many highest-loss "
                                                "rows (Epoch drop 5)."),
@@ -117,8 +122,9 @@ def fit_command(
         raise CLIError("--form applies to the supervised and distillation laws")
     _choice(sampler, SAMPLERS, "sampler")
     _choice(likelihood, LIKELIHOODS, "likelihood")
-    if group is not None and law != "supervised":
-        raise CLIError("--group is supported for the supervised law only")
+    _choice(error, ERRORS, "error")
+    if group is not None and law == "capacity-gap":
+        raise CLIError("--group is supported for the supervised and distillation laws")
     _positive_int(draws, "draws")
     _positive_int(chains, "chains")
     _positive_int(tune, "tune", 0)
@@ -137,7 +143,8 @@ def fit_command(
     if not as_json:
         info(f"fitting the {law} law on {len(table)} rows of {data} with {sampler} "
              f"({chains} chains x {draws} draws)")
-    post = fit(table, law, form=form, group=group, likelihood=likelihood, sampler=sampler,
+    post = fit(table, law, form=form, group=group, likelihood=likelihood, error=error,
+               sampler=sampler,
                draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progress,
                name=name or out.name)
     post.model_info["data_file"] = str(data)
@@ -173,7 +180,9 @@ def predict_command(
     out: Path = typer.Option(None, "--out", help="CSV to write (points + median, lower, upper)."),
     ci: float = typer.Option(0.9, "--ci", help="Interval level, in (0, 1)."),
     predictive: bool = typer.Option(False, "--predictive", help="Interval of a new measured run "
-                                    "(adds the fitted observation noise)."),
+                                    "(the law plus every fitted error term: curve offsets, "
+                                    "discrepancy at the point's distance from the data, "
+                                    "noise); default: the interval of the law itself."),
     group: str = typer.Option(None, "--group", help="Group of a hierarchical posterior."),
     N: float = typer.Option(None, "--N", help="Single point: (student) parameters."),
     D: float = typer.Option(None, "--D", help="Single point: (student) tokens."),
@@ -236,8 +245,9 @@ def predict_command(
         if as_json:
             emit_json(result)
         else:
-            typer.echo(f"{result['quantity']}: median {result['median']:.6g}, {ci:.0%} interval "
-                       f"[{result['lower']:.6g}, {result['upper']:.6g}]")
+            what = "predictive (new measured run)" if predictive else "law"
+            typer.echo(f"{result['quantity']}: median {result['median']:.6g}, {ci:.0%} {what} "
+                       f"interval [{result['lower']:.6g}, {result['upper']:.6g}]")
         return 0
     try:
         table = pd.read_csv(points)
