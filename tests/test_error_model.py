@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from distillaw._compat import import_arviz
-from distillaw.error_terms import anchors, components, offset_draws, row_keys
+from distillaw.error_terms import anchors, components, row_keys
 from distillaw.errors import ModelError, PriorError
 from distillaw.models import ModelSpec, build_model
 from distillaw.posterior import Posterior
