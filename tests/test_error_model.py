@@ -56,9 +56,23 @@ def test_structured_model_has_no_latent_offsets():
     names = {v.name for v in m.free_RVs}
     assert {"tau_curve", "tau_rw", "tau_lt", "sigma"} <= names and "nu" not in names
     assert not any(v.name.endswith("_z") for v in m.free_RVs)  # integrated out exactly
-    # one multivariate normal per block: 3 curves... one per student configuration + 1
+    # One multivariate normal per curve (student configuration); the supervised rows are
+    # one low-rank block (a Woodbury potential).
     n_curves = shipped_distillation().query("kind == 'distillation'").groupby(["N", "D"]).ngroups
-    assert len(m.observed_RVs) == n_curves + 1
+    assert len(m.observed_RVs) == n_curves and len(m.potentials) == 1
+
+
+def test_low_rank_block_logp_equals_the_dense_normal():
+    import pytensor.tensor as pt
+    from scipy.stats import multivariate_normal
+
+    from distillaw.models.error import _low_rank_normal_logp
+
+    rng = np.random.default_rng(0)
+    U0, r = rng.normal(size=(20, 4)), rng.normal(size=20)
+    got = _low_rank_normal_logp(pt.constant(r), 0.3, 0.7, U0).eval()
+    want = multivariate_normal(np.zeros(20), 0.3 * np.eye(20) + 0.7 * U0 @ U0.T).logpdf(r)
+    assert float(got) == pytest.approx(want, rel=1e-10)
 
 
 def _table():

@@ -14,8 +14,9 @@ The law is the mean; what the data show beyond it is put where it lives (issue 1
   0) is a Brownian motion anchored at ``r``;
 - ``x = log N + log D`` is log compute, anchored at the fitted rows' median: a curve's
   offset has variance ``tau_curve^2 + tau_rw^2 |x - x_ref|``, and supervised rows wander
-  with compute as a Brownian motion, so the law's misfit grows like
-  ``tau_rw sqrt(distance)`` away from the data;
+  with compute as a Brownian motion (held at ``N_NODES`` nodes spanning the block's fitted
+  compute, linearly interpolated in between, so its rank stays small), so the law's misfit
+  grows like ``tau_rw sqrt(distance)`` away from the data;
 - ``t = log L_T`` inside a curve, anchored at the curve's median fitted teacher loss: the
   misfit along the teacher axis (e.g. the break near ``L_T ~ d1 Ltilde_S``) grows for
   teachers beyond the ones the curve was fitted with.
@@ -23,7 +24,8 @@ The law is the mean; what the data show beyond it is put where it lives (issue 1
 The scales are learned from how the residuals co-vary in the fitted data; none is a
 hand-set extrapolation penalty. The systematic terms are Gaussian, so the model integrates
 them out exactly (one multivariate normal per block): no latent offsets to sample, no
-funnels, and blocks stay small (a curve; a track of supervised rows). Teachers shared
+funnels, and blocks stay cheap (a curve: small and dense; a track of supervised rows: low
+rank, by Woodbury; see :mod:`distillaw.models.error`). Teachers shared
 *across* curves would couple the blocks into one dense n x n covariance (measured: a
 300-row dense marginal took several minutes to sample on this machine), so there is no
 separate per-teacher term: the teacher axis is the ``t`` discrepancy within each curve.
@@ -44,6 +46,7 @@ import pandas as pd
 
 TAUS = ("tau_curve", "tau_rw", "tau_lt")
 JITTER = 1e-12  # on the covariance diagonal, over sigma^2
+N_NODES = 12  # nodes of a supervised block's compute walk (its rank)
 
 
 def _kinds(df: pd.DataFrame, law: str) -> np.ndarray:
@@ -94,6 +97,7 @@ class Anchors:
     x_ref: float
     t_ref: dict  # block -> median fitted log L_T
     t_all: float  # for blocks the fit never saw
+    nodes: dict  # supervised block -> node positions of its compute walk (anchor excluded)
 
 
 def anchors(fitted: Keys) -> Anchors:
@@ -104,7 +108,42 @@ def anchors(fitted: Keys) -> Anchors:
         tb = fitted.t[(fitted.block == b) & np.isfinite(fitted.t)]
         if tb.size:
             t_ref[str(b)] = float(np.median(tb))
-    return Anchors(float(np.median(fitted.x)), t_ref, float(np.median(t)) if t.size else 0.0)
+    x_ref = float(np.median(fitted.x))
+    nodes = {}
+    for b in np.unique(fitted.block[~fitted.is_curve]):
+        xb = fitted.x[fitted.block == b]
+        grid = np.linspace(xb.min(), xb.max(), min(N_NODES, np.unique(xb).size))
+        nodes[str(b)] = np.unique(np.r_[grid, x_ref])
+    return Anchors(x_ref, t_ref, float(np.median(t)) if t.size else 0.0, nodes)
+
+
+def node_weights(x: np.ndarray, nodes: np.ndarray, x_ref: float):
+    """Linear-interpolation weights of ``x`` on the walk's nodes ``(len(x), nodes)`` and the
+    variance a point beyond the outer nodes adds (the walk goes on independently there)."""
+    W = np.zeros((x.size, nodes.size))
+    xc = np.clip(x, nodes[0], nodes[-1])
+    k = np.clip(np.searchsorted(nodes, xc, side="right") - 1, 0, max(nodes.size - 2, 0))
+    if nodes.size == 1:
+        W[:, 0] = 1.0
+    else:
+        w = (xc - nodes[k]) / (nodes[k + 1] - nodes[k])
+        W[np.arange(x.size), k] = 1 - w
+        W[np.arange(x.size), k + 1] += w
+    extra = np.abs(x - xc)
+    return W, extra
+
+
+def walk_factor(x: np.ndarray, nodes: np.ndarray, x_ref: float):
+    """``U0`` with ``U0 U0^T`` the compute walk's covariance at ``x`` (points inside the
+    nodes' span), plus the extra variance beyond it: the walk is a Brownian motion at the
+    nodes, linearly interpolated in between (rank = number of nodes, so the likelihood is
+    O(n m^2) by Woodbury instead of O(n^3))."""
+    W, extra = node_weights(x, nodes, x_ref)
+    keep = np.abs(nodes - x_ref) > 1e-12  # the anchor node is fixed at 0
+    Kn = _bm(nodes[keep], nodes[keep], x_ref)
+    Ln = np.linalg.cholesky(Kn + 1e-12 * np.eye(Kn.shape[0])) if keep.any() else \
+        np.zeros((0, 0))
+    return W[:, keep] @ Ln, extra
 
 
 def _bm(a: np.ndarray, b: np.ndarray, r) -> np.ndarray:
@@ -120,18 +159,39 @@ def _t_refs(k: Keys, refs: Anchors) -> np.ndarray:
     return np.array([refs.t_ref.get(str(b), refs.t_all) for b in k.block])
 
 
+def _walk(a: Keys, b: Keys, refs: Anchors) -> np.ndarray:
+    """Compute-walk covariance between rows of ``a`` and ``b`` in one block: a curve's rows
+    share one compute (variance ``|x - x_ref|``); a supervised block uses its node walk
+    (off-diagonal only: a new point's own variance is :func:`components_diag`'s)."""
+    out = _bm(a.x, b.x, refs.x_ref)
+    for blk, nodes in refs.nodes.items():
+        ia, ib = np.flatnonzero(a.block == blk), np.flatnonzero(b.block == blk)
+        if ia.size and ib.size:
+            Ua, _ = walk_factor(a.x[ia], nodes, refs.x_ref)
+            Ub, _ = walk_factor(b.x[ib], nodes, refs.x_ref)
+            out[np.ix_(ia, ib)] = Ua @ Ub.T
+    return out
+
+
 def components(a: Keys, b: Keys, refs: Anchors) -> dict[str, np.ndarray]:
     """The kernel components between the rows of ``a`` and ``b`` (unit scales)."""
     same = (a.block[:, None] == b.block[None, :]).astype(float)
     curve = same * (a.is_curve[:, None] & b.is_curve[None, :])
     # Within a block both rows share the block's anchor, so either side's anchor serves.
-    return {"tau_curve": curve, "tau_rw": same * _bm(a.x, b.x, refs.x_ref),
+    return {"tau_curve": curve, "tau_rw": same * _walk(a, b, refs),
             "tau_lt": curve * _bm(a.t, b.t, _t_refs(a, refs))}
 
 
 def components_diag(a: Keys, refs: Anchors) -> dict[str, np.ndarray]:
-    """Diagonal of :func:`components` ``(a, a)``: a new row's own prior variance."""
-    return {"tau_curve": a.is_curve.astype(float), "tau_rw": np.abs(a.x - refs.x_ref),
+    """Diagonal of :func:`components` ``(a, a)``: a new row's own prior variance (beyond a
+    supervised block's fitted compute the walk goes on: the variance keeps growing)."""
+    rw = np.abs(a.x - refs.x_ref)
+    for blk, nodes in refs.nodes.items():
+        ia = np.flatnonzero(a.block == blk)
+        if ia.size:
+            U, extra = walk_factor(a.x[ia], nodes, refs.x_ref)
+            rw[ia] = np.sum(U * U, axis=1) + extra
+    return {"tau_curve": a.is_curve.astype(float), "tau_rw": rw,
             "tau_lt": a.is_curve * np.nan_to_num(np.abs(a.t - _t_refs(a, refs)))}
 
 
