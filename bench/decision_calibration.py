@@ -157,7 +157,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*BLAS.*")
 
-    from distillaw.fit import fit
+    from distillaw import fit
 
     has_error = "error" in inspect.signature(fit).parameters
     models = ("iid", "structured") if has_error else (None,)

@@ -53,7 +53,8 @@ def test_fit_json_shape_names_files_and_recovery(repo, tmp_path):
     with redirect_stdout(buf):
         rc = main(["fit", str(repo / "data" / "simulated" / "supervised.csv"), "--law",
                    "supervised", "--form", "busbridge", "--out", str(out), "--draws", "150",
-                   "--tune", "200", "--chains", "2", "--seed", "3", "--json", "--no-progress"])
+                   "--tune", "200", "--chains", "2", "--seed", "3", "--json", "--no-progress",
+                   "--error", "iid"])
     assert rc == 0
     doc = json.loads(buf.getvalue())
     assert set(doc) == {"law", "parameters", "ci", "diagnostics"}
@@ -106,8 +107,10 @@ def test_predict_single_point_json(fitted, capsys):
     (["fit", "{data}", "--law", "supervised", "--sampler", "emcee", "--out", "{out}"],
      "unknown sampler"),
     (["fit", "{data}", "--law", "supervised", "--draws", "0", "--out", "{out}"], "--draws"),
-    (["fit", "{data}", "--law", "distillation", "--group", "group", "--out", "{out}"],
-     "supervised law only"),
+    (["fit", "{data}", "--law", "capacity-gap", "--group", "group", "--out", "{out}"],
+     "supervised and distillation laws"),
+    (["fit", "{data}", "--law", "supervised", "--error", "gp", "--out", "{out}"],
+     "unknown error"),
     (["predict", "{model}", "--N", "1e9", "--D", "2e10", "--ci", "1.2"], "--ci"),
     (["predict", "{missing}", "--N", "1e9", "--D", "2e10"], "no such model directory"),
     (["predict", "{model}", "--points", "{missing}", "--out", "{out}.csv"], "no such points"),

@@ -22,7 +22,8 @@ def test_distillation_fit_recovery_identifiability_and_prediction(repo):
     Table 6 truth."""
     df = read_runs(repo / "data" / "simulated" / "distillation.csv")
     truth = json.loads((repo / "data" / "simulated" / "distillation.truth.json").read_text())
-    post = fit(df, "distillation", draws=300, tune=400, chains=2, seed=2, progressbar=False)
+    post = fit(df, "distillation", error="iid", draws=300, tune=400, chains=2, seed=2,
+               progressbar=False)
 
     # 1. Recovery: truth inside the 94% interval, clean diagnostics.
     summ = post.summary(0.94)

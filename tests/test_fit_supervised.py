@@ -28,7 +28,7 @@ def test_recovers_the_truth_at_byte_level_scale_and_records_provenance():
     D = N * np.tile([50.0, 200.0, 300.0], 6)
     df = simulate_supervised(TINY_TRUTH, N, D, sigma=0.01, seed=11, group="tiny")
     assert 1.0 < df["L"].min() and df["L"].max() < 5.0
-    post = fit(df, "supervised", form="chinchilla", draws=400, tune=400, chains=2, seed=1,
+    post = fit(df, "supervised", form="chinchilla", error="iid", draws=400, tune=400, chains=2, seed=1,
                progressbar=False, name="tiny")
     summ = post.summary(0.94)
     for name, value in TINY_TRUTH.items():
@@ -56,7 +56,7 @@ def test_epoch_chinchilla_medians_inside_epoch_cis(shared_data):
     """Posterior medians of E, A, B, alpha, beta inside Epoch AI's 95% bootstrap CIs."""
     df = load(shared_data / "epoch_chinchilla" / "svg_extracted_data.csv", drop_highest_loss=5)
     assert len(df) == 240
-    post = fit(df, "supervised", form="chinchilla", draws=500, tune=500, chains=2, seed=0,
+    post = fit(df, "supervised", form="chinchilla", error="iid", draws=500, tune=500, chains=2, seed=0,
                progressbar=False)
     summ = post.summary(0.95)
     epoch = published("epoch2024")
@@ -75,7 +75,7 @@ def test_hierarchical_porian_partial_pooling(shared_data):
     poor = sorted(sub["group"].unique())[0]
     keep = (sub["group"] != poor) | (sub.groupby("group").cumcount() < 3)
     sub = sub[keep].reset_index(drop=True)
-    post = fit(sub, "supervised", form="chinchilla", group="group", draws=300, tune=400,
+    post = fit(sub, "supervised", form="chinchilla", group="group", error="iid", draws=300, tune=400,
                chains=2, seed=1, progressbar=False)
     d = post.diagnostics()
     assert d["divergences"] == 0

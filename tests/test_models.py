@@ -70,8 +70,8 @@ def test_modelspec_round_trip_and_validation():
         ModelSpec("supervised", form="kaplan")
     with pytest.raises(ModelError, match="likelihood"):
         ModelSpec("supervised", likelihood="cauchy")
-    with pytest.raises(ModelError, match="supervised law only"):
-        ModelSpec("distillation", group="group")
+    with pytest.raises(ModelError, match="supervised and distillation laws"):
+        ModelSpec("capacity-gap", group="group")
     with pytest.raises(PriorError, match="valid names"):
         ModelSpec("supervised", priors={"E": Prior("Normal")})
     with pytest.raises(ModelError, match="unknown model-spec keys"):
@@ -79,7 +79,7 @@ def test_modelspec_round_trip_and_validation():
 
 
 def test_supervised_model_variables_and_logp():
-    m = build_model(ModelSpec("supervised"), shipped_supervised())
+    m = build_model(ModelSpec("supervised", error="iid"), shipped_supervised())
     free = {v.name for v in m.free_RVs}
     assert free == {"log_E", "log_A_ref", "log_B_ref", "log_alpha", "log_beta", "log_gamma",
                     "sigma", "nu"}
@@ -91,7 +91,7 @@ def test_natural_parameters_reproduce_the_numpy_law():
     """A = A_ref N_ref^alpha etc.: the model's mean at a point equals laws.supervised_loss
     with the natural-scale deterministics (one formula, two back ends)."""
     table = shipped_supervised()
-    built = build(ModelSpec("supervised"), table)
+    built = build(ModelSpec("supervised", error="iid"), table)
     m = built.model
     pt_ = _point(m)
     rng = np.random.default_rng(0)
@@ -108,7 +108,7 @@ def test_hierarchical_supervised_has_group_dims():
     N = np.tile(np.geomspace(1e7, 1e9, 6), 3)
     df = simulate_supervised(published("epoch2024").point(), N, 20 * N, sigma=0.01,
                              group=np.repeat(["a", "b", "c"], 6), seed=1)
-    built = build(ModelSpec("supervised", form="chinchilla", group="group"), df)
+    built = build(ModelSpec("supervised", form="chinchilla", group="group", error="iid"), df)
     m = built.model
     assert list(m.coords["group"]) == ["a", "b", "c"]
     assert m.named_vars_to_dims["E"] == ("group",)
@@ -125,7 +125,7 @@ def test_hierarchical_supervised_has_group_dims():
 
 
 def test_distillation_model_joint_and_published_prior_paths():
-    full = build(ModelSpec("distillation"), shipped_distillation())
+    full = build(ModelSpec("distillation", error="iid"), shipped_distillation())
     assert {"log_L", "log_L_S"} <= set(full.model.named_vars)
     names = {v.name for v in full.model.deterministics}
     assert set(laws.distillation.PARAMS) <= names and {"E", "gamma"} <= names
@@ -133,7 +133,7 @@ def test_distillation_model_joint_and_published_prior_paths():
     assert _point_logps(full.model)
     only = shipped_distillation()
     only = only[only["kind"] == "distillation"]
-    b = build(ModelSpec("distillation"), only)
+    b = build(ModelSpec("distillation", error="iid"), only)
     assert "log_L" not in b.model.named_vars
     assert any("informative" in n for n in b.notes)
     assert b.priors["log_E"].parameters["sigma"] < 0.5  # informative

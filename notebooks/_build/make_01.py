@@ -109,7 +109,8 @@ CELLS = [
     samples with nutpie.
     """),
     code(r"""
-    post = dl.fit(runs, "supervised", form="chinchilla", draws=DRAWS, tune=TUNE, chains=CHAINS,
+    post = dl.fit(runs, "supervised", form="chinchilla", error="iid", draws=DRAWS, tune=TUNE,
+                  chains=CHAINS,
                   seed=0, progressbar=PROGRESS, name="epoch-chinchilla")
     diag = post.diagnostics()
     print(post)
@@ -324,7 +325,8 @@ CELLS = [
         grouped = pd.concat(frames, ignore_index=True)
     print(f"{len(grouped)} runs in {grouped['group'].nunique()} configurations")
 
-    hier = dl.fit(grouped, "supervised", form="chinchilla", group="group", draws=DRAWS, tune=TUNE,
+    hier = dl.fit(grouped, "supervised", form="chinchilla", group="group", error="iid",
+                  draws=DRAWS, tune=TUNE,
                   chains=CHAINS, seed=1, progressbar=PROGRESS, name="porian-hierarchical")
     hd = hier.diagnostics()
     print(f"{hier}: divergences {hd['divergences']}, max r_hat {hd['r_hat_max']:.3f}, "

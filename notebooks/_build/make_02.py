@@ -140,7 +140,7 @@ CELLS = [
       default leaves on these tables.
     """),
     code(r"""
-    post = dl.fit(runs, "distillation", draws=DRAWS, tune=TUNE, chains=CHAINS, seed=0,
+    post = dl.fit(runs, "distillation", error="iid", draws=DRAWS, tune=TUNE, chains=CHAINS, seed=0,
                   target_accept=0.9, progressbar=PROGRESS, name="distillation")
     diag = post.diagnostics()
     print(post)

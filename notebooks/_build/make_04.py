@@ -85,7 +85,7 @@ start[["run_id", "kind", "N", "D", "N_T", "D_T", "L_T", "L"]].iloc[[0, 1, 2, 3, 
 """)
 
 code(r"""
-post0 = dl.fit(start, "distillation", draws=DRAWS, tune=TUNE, chains=CHAINS, seed=SEED,
+post0 = dl.fit(start, "distillation", error="iid", draws=DRAWS, tune=TUNE, chains=CHAINS, seed=SEED,
                progressbar=False)
 print(post0.diagnostics())
 post0.summary(0.9).loc[["E", "alpha", "beta", "c0", "c1", "f1", "d1"]]
@@ -165,7 +165,7 @@ for arm in ("active", "random"):
         print(f"{arm} round {r}:")
         print(batch.summary())
         table = run_batch(batch.runs, path)
-        post = dl.fit(table, "distillation", draws=DRAWS, tune=TUNE, chains=CHAINS,
+        post = dl.fit(table, "distillation", error="iid", draws=DRAWS, tune=TUNE, chains=CHAINS,
                       seed=SEED, progressbar=False)
         spent += batch.total_cost
         history.append({"arm": arm, "round": r, "rows": len(table), "flops": spent,

@@ -208,6 +208,11 @@ class Posterior:
         return self.spec.get("form")
 
     @property
+    def error(self) -> str:
+        """Error model: ``"structured"`` or ``"iid"`` (specs saved before it existed)."""
+        return self.spec.get("error") or "iid"
+
+    @property
     def groups(self) -> list[str]:
         """Group labels of a hierarchical posterior (empty if not grouped)."""
         post = self.idata.posterior
@@ -238,7 +243,14 @@ class Posterior:
             raise PosteriorError(f"group {group!r} given, but this {self.law} posterior is not "
                                  "hierarchical (it has no groups)")
         if group is not None and groups and group not in groups:
-            raise PosteriorError(f"unknown group {group!r}; posterior groups: {', '.join(groups)}")
+            # A group never seen in the fit: its parameters come from the population, so its
+            # draws carry the between-group spread.
+            out = self._population_draws(str(group), seed)
+            if max_draws is not None and max_draws < self.n_draws:
+                idx = np.sort(np.random.default_rng(seed).choice(self.n_draws, max_draws,
+                                                                 replace=False))
+                out = {k: v[idx] for k, v in out.items()}
+            return out
         out: dict[str, np.ndarray] = {}
         for p in names:
             da = post[p]
@@ -259,6 +271,48 @@ class Posterior:
             out["gamma"] = np.ones_like(out["E"])
         idx = thin_index(self.n_draws, max_draws, seed)
         return out if idx is None else {k: v[idx] for k, v in out.items()}
+
+    def _population_draws(self, group: str, seed: int = 0) -> dict[str, np.ndarray]:
+        """Canonical draws for a group the fit never saw: each pooled sampled parameter
+        (``log_X`` with hyperparameters ``log_X_mu``, ``log_X_sigma``) drawn as
+        ``mu + sigma z`` per posterior draw, then mapped to the natural scale as the model
+        does (prefactors at the reference sizes stored on the card)."""
+        post = self.idata.posterior
+        pooled = [v for v in post.data_vars if GROUP_DIM in post[v].dims and
+                  f"{v}_mu" in post.data_vars and f"{v}_sigma" in post.data_vars]
+        if not pooled:
+            raise PosteriorError(f"unknown group {group!r} and this posterior stores no "
+                                 f"population (hyperparameters) to predict a new group from; "
+                                 f"posterior groups: {', '.join(self.groups)}")
+        ref = (self.model_info or {}).get("reference") or {}
+        if not {"N", "D"} <= set(ref):
+            raise PosteriorError("predicting a new group needs the reference sizes of the fit "
+                                 "(card 'model.reference'); this posterior has none")
+
+        def flat(name):
+            return np.asarray(post[name].values, float).reshape(-1)
+
+        # Seeded by the group's name so that one group gets the same draws everywhere.
+        rng = np.random.default_rng([seed, *map(ord, group)])
+        S = self.n_draws
+        sampled = {v: flat(f"{v}_mu") + flat(f"{v}_sigma") * rng.standard_normal(S)
+                   for v in pooled}
+        out = self.param_draws(self.groups[0], seed=seed)
+
+        def get(name):
+            return sampled[name] if name in sampled else flat(name)
+
+        exps = ("E", "alpha", "beta", "gamma", "alpha_prime", "beta_prime", "gamma_prime", "c0")
+        for c in exps:
+            if f"log_{c}" in sampled:
+                out[c] = np.exp(sampled[f"log_{c}"])
+        lN, lD = np.log(ref["N"]), np.log(ref["D"])
+        for c, lsize, expo in (("A", lN, "alpha"), ("B", lD, "beta"),
+                               ("A_prime", lN, "alpha_prime"), ("B_prime", lD, "beta_prime")):
+            pref = f"log_{c}_ref"
+            if c in out and (pref in sampled or f"log_{expo}" in sampled):
+                out[c] = np.exp(get(pref) + out[expo] * lsize)
+        return out
 
     def noise_draws(self, *, max_draws: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
         """Observation-noise draws on log-loss: ``sigma`` and, for a Student-t likelihood,
@@ -293,6 +347,20 @@ class Posterior:
         - capacity-gap: column ``N`` (student) -> optimal teacher size ``N_T*``.
         """
         df = _as_frame(points)
+        gcol = self.spec.get("group")
+        if (params is None and group is None and len(self.groups) > 1 and gcol is not None
+                and gcol in df.columns):
+            # Each row is predicted for its own group (a group never seen in the fit from
+            # the population).
+            labels = df[gcol].astype(str).to_numpy()
+            out = None
+            for g in dict.fromkeys(labels):
+                rows = np.flatnonzero(labels == g)
+                part = self.loss_draws(df.iloc[rows].reset_index(drop=True), group=g)
+                if out is None:
+                    out = np.empty((part.shape[0], len(df)))
+                out[:, rows] = part
+            return out
         p = dict(params) if params is not None else self.param_draws(group)
         col = {k: np.asarray(v, float)[:, None] for k, v in p.items()}
         if self.law == "capacity-gap":
@@ -305,8 +373,11 @@ class Posterior:
         L_sup = supervised_loss(N, D, **sup)
         if self.law == "supervised":
             return L_sup
-        if "L_T" in df.columns and df["L_T"].notna().all():
-            LT = _col(df, "L_T", "teacher loss")[None, :]
+        sup_rows = ((df["kind"].astype(str) == "supervised").to_numpy() if "kind" in df.columns
+                    else np.zeros(len(df), bool))
+        if "L_T" in df.columns and df["L_T"].notna().to_numpy()[~sup_rows].all():
+            # (supervised rows of a mixed table need no teacher: their L_T is ignored)
+            LT = np.where(sup_rows, 1.0, _col(df, "L_T", "teacher loss"))[None, :]
         elif {"N_T", "D_T"} <= set(df.columns):
             LT = supervised_loss(_col(df, "N_T", "")[None, :], _col(df, "D_T", "")[None, :],
                                  **sup)
@@ -358,8 +429,36 @@ class Posterior:
                          seed: int = 0) -> np.ndarray:
         """Draws ``(S, P)`` of the loss a *new measured run* at each point would show: the
         law plus every error term of the fitted model. This is the one entry point for
-        comparing with measured runs (backtests, coverage, decisions on measured losses)."""
-        return self._add_noise(self.loss_draws(points, group=group), seed)
+        comparing with measured runs (backtests, coverage, decisions on measured losses).
+
+        With the structured error model (``spec["error"] == "structured"``) the draws include
+        the systematic offset of a new run at the point, conditioned on each draw's residuals
+        on the fitted rows: its curve's and teacher's offsets (fitted if the fit saw them,
+        else drawn from the population) and the discrepancy at the point's distance from
+        the fitted compute and teacher losses (:func:`distillaw.error_terms.offset_draws`).
+        A group never seen in the fit gets its parameters from the population."""
+        df = _as_frame(points)
+        gcol = self.spec.get("group")
+        if gcol is not None and gcol not in df.columns and group is not None:
+            df = df.assign(**{gcol: group})
+        draws = self.loss_draws(df, group=group)
+        if self.error == "structured":
+            from .error_terms import offset_draws
+
+            fitted = self.fitted_rows()
+            resid = (np.log(fitted["L"].to_numpy(float))[None, :]
+                     - np.log(self.loss_draws(fitted)))
+            off = offset_draws(self.idata.posterior, fitted, resid, df, self.law, gcol, seed)
+            draws = draws * np.exp(off)
+        return self._add_noise(draws, seed)
+
+    def fitted_rows(self) -> pd.DataFrame:
+        """The rows the posterior was fitted on (stored with the draws as ``constant_data``)."""
+        if not hasattr(self.idata, "constant_data") or "L" not in self.idata.constant_data:
+            raise PosteriorError("this posterior does not store its fitted rows (constant_data),"
+                                 " which the structured error model needs to predict")
+        cd = self.idata.constant_data
+        return pd.DataFrame({k: np.asarray(cd[k].values) for k in cd.data_vars})
 
     def _add_noise(self, draws: np.ndarray, seed: int) -> np.ndarray:
         """Multiply loss draws (S, P) by exp(sigma * eps), eps from the fitted likelihood

@@ -39,7 +39,18 @@ s                      capacity-gap slope; Normal(1, 0.25) (Zhang: s = 1).
 log_L_min              per-student minimum loss (hierarchical over students).
 log_curvature          per-student curvature of log L_S in log N_T (hierarchical).
 sigma                  noise scale of log-loss; HalfNormal(0.1) (1-2% noise is typical).
-nu                     Student-t degrees of freedom; Gamma(2, 0.1) (Juarez & Steel 2010).
+nu                     Student-t degrees of freedom; Gamma(2, 0.1) (Juarez & Steel 2010). iid
+                       error model only (kept so old fits reproduce). The structured model uses
+                       Normal noise: its heavy tails were the iid model's way of explaining
+                       systematic error (nu ~ 1.85, i.e. no variance, on the digitised
+                       Busbridge table), which the structured terms now carry.
+tau_curve              structured: sd of the per-curve offset on log-loss (distillation: one
+                       student configuration N_S, D_S); HalfNormal(0.02). The teacher axis is
+                       the tau_lt discrepancy inside each curve.
+tau_rw                 structured: discrepancy sd per sqrt(e-fold of compute N D) (a Brownian
+                       motion in log compute, anchored at the data's median); HalfNormal(0.02).
+tau_lt                 structured: the same along log L_T inside each curve (per sqrt(unit of
+                       log L_T)); HalfNormal(0.05). See :mod:`distillaw.error_terms`.
 =====================  =========================================================================
 
 c1 is not sampled: it is ``c1 = (c1 f1) / f1`` with ``log(c1 f1) = kappa + (1/f1) log d1``;
@@ -72,6 +83,7 @@ from .errors import PriorError
 from .laws import FORMS, LAWS
 
 LIKELIHOODS = ("student_t", "normal")
+ERRORS = ("structured", "iid")
 
 # Published centres (Epoch 2024 for the Chinchilla form, Busbridge 2025 Table 6 otherwise).
 _EPOCH = {"E": 1.817, "alpha": 0.3478, "beta": 0.3658}
@@ -94,6 +106,12 @@ DISTILLATION_NAMES = ("log_A_prime_ref", "log_B_prime_ref", "log_alpha_prime", "
                       "log_gamma_prime", "log_c0", "kappa", "log_inv_f1", "log_d1")
 CAPACITY_GAP_NAMES = ("log_k_ref", "s", "log_L_min", "log_curvature")
 NOISE_NAMES = {"student_t": ("sigma", "nu"), "normal": ("sigma",)}
+# Structured error model: Normal noise plus the systematic terms of
+# :mod:`distillaw.error_terms` (curve and teacher offsets, discrepancies in compute and L_T).
+STRUCTURED_NAMES = {"supervised": ("tau_rw",),
+                    "distillation": ("tau_curve", "tau_rw", "tau_lt"),
+                    "capacity-gap": ()}
+STRUCTURED_SDS = {"tau_curve": 0.02, "tau_rw": 0.02, "tau_lt": 0.05}
 # Parameters that vary by group in a hierarchical supervised fit, unless told otherwise.
 DEFAULT_GROUP_PARAMS = ("log_E", "log_A_ref", "log_B_ref", "log_alpha", "log_beta")
 
@@ -110,16 +128,28 @@ def published_kappa(c1: float = _BUSBRIDGE_DIS["c1"], f1: float = _BUSBRIDGE_DIS
     return math.log(c1 * f1) - math.log(d1) / f1
 
 
-def prior_names(law: str, form: str = "busbridge", likelihood: str = "student_t") -> tuple:
+def prior_names(law: str, form: str = "busbridge", likelihood: str = "student_t",
+                error: str = "iid") -> tuple:
     """Names a prior can be given for, in model order.
 
     Example
     -------
     >>> prior_names("supervised", "chinchilla", "normal")
     ('log_E', 'log_A_ref', 'log_B_ref', 'log_alpha', 'log_beta', 'sigma')
+    >>> prior_names("supervised", "chinchilla", "normal", "structured")[-2:]
+    ('sigma', 'tau_rw')
     """
     _check(law, form, likelihood)
-    noise = NOISE_NAMES[likelihood]
+    if error not in ERRORS:
+        raise PriorError(f"unknown error model {error!r}; choose one of {', '.join(ERRORS)}")
+    if error == "structured" and law != "capacity-gap":
+        if likelihood != "normal":
+            raise PriorError("the structured error model has Normal noise (its systematic "
+                             "terms are integrated out exactly); use likelihood='normal' or "
+                             "error='iid'")
+        noise = ("sigma",) + STRUCTURED_NAMES[law]
+    else:
+        noise = NOISE_NAMES[likelihood]
     if law == "supervised":
         return SUPERVISED_NAMES[form] + noise
     if law == "distillation":
@@ -158,7 +188,8 @@ def _hierarchical(mu: float, mu_sd: float, group_sd: float, dims: str, centered:
 
 def default_priors(law: str, form: str = "busbridge", *, likelihood: str = "student_t",
                    scale: Mapping[str, float] | None = None,
-                   group_params: Sequence[str] = (), supervised_data: bool = True) -> dict:
+                   group_params: Sequence[str] = (), supervised_data: bool = True,
+                   error: str = "iid") -> dict:
     """Default priors of a law, keyed by sampled name.
 
     Parameters
@@ -175,6 +206,9 @@ def default_priors(law: str, form: str = "busbridge", *, likelihood: str = "stud
     supervised_data : bool
         Distillation only: ``False`` when the table has no supervised rows, which switches
         the supervised law to informative Busbridge Table 6 priors.
+    error : {"iid", "structured"}
+        Error model: ``"structured"`` adds the priors of the systematic terms and puts the
+        Student-t prior on ``nu - 2`` (see the table above).
 
     Example
     -------
@@ -215,15 +249,6 @@ def default_priors(law: str, form: str = "busbridge", *, likelihood: str = "stud
             out["log_beta"] = _normal(math.log(pub["beta"]), 0.5)
             if form == "busbridge":
                 out["log_gamma"] = _normal(math.log(pub["gamma"]), 0.4)
-            if law == "supervised":
-                for name in group_params:
-                    if name not in out:
-                        raise PriorError(f"group_params: {name!r} is not a supervised "
-                                         f"parameter; choose from {', '.join(out)}")
-                    base = out[name].parameters
-                    # Group-to-group spread: 0.5 on log prefactors/floor, 0.15 on log exponents.
-                    tau = 0.15 if name in ("log_alpha", "log_beta", "log_gamma") else 0.5
-                    out[name] = _hierarchical(base["mu"], base["sigma"], tau, "group")
     if law == "distillation":
         d = _BUSBRIDGE_DIS
         # Student term K = (A'/N^a' + B'/D^b')^g' at the reference, data-scaled from the
@@ -244,8 +269,19 @@ def default_priors(law: str, form: str = "busbridge", *, likelihood: str = "stud
         out["s"] = _normal(ZHANG["s"], 0.25)
         out["log_L_min"] = _hierarchical(lL, 0.5, 0.5, "student", centered=True)
         out["log_curvature"] = _hierarchical(math.log(0.02), 1.5, 1.0, "student")
+    for name in group_params:
+        if name not in out or law == "capacity-gap":
+            raise PriorError(f"group_params: {name!r} is not a parameter of the {law} law; "
+                             f"choose from {', '.join(out)}")
+        base = out[name].parameters
+        # Group-to-group spread: 0.5 on log prefactors/floor, 0.15 on log exponents.
+        tau = 0.15 if name.startswith(("log_alpha", "log_beta", "log_gamma")) else 0.5
+        out[name] = _hierarchical(base["mu"], base["sigma"], tau, "group")
     out["sigma"] = P("HalfNormal", sigma=0.1)
-    if likelihood == "student_t":
+    if error == "structured" and law != "capacity-gap":
+        for name in STRUCTURED_NAMES[law]:
+            out[name] = P("HalfNormal", sigma=STRUCTURED_SDS[name])
+    elif likelihood == "student_t":
         out["nu"] = P("Gamma", alpha=2.0, beta=0.1)
     return out
 
@@ -302,7 +338,8 @@ def _validated(name: str, prior):
 
 def resolve_priors(law: str, form: str = "busbridge", overrides: Mapping | None = None, *,
                    likelihood: str = "student_t", scale: Mapping[str, float] | None = None,
-                   group_params: Sequence[str] = (), supervised_data: bool = True) -> dict:
+                   group_params: Sequence[str] = (), supervised_data: bool = True,
+                   error: str = "iid") -> dict:
     """Defaults with ``overrides`` merged over them (by name).
 
     Raises
@@ -319,8 +356,9 @@ def resolve_priors(law: str, form: str = "busbridge", overrides: Mapping | None 
     distillaw.errors.PriorError: unknown prior 'log_alfa' for the supervised law (chinchilla form); valid names: log_E, log_A_ref, log_B_ref, log_alpha, log_beta, sigma, nu
     """
     priors = default_priors(law, form, likelihood=likelihood, scale=scale,
-                            group_params=group_params, supervised_data=supervised_data)
-    valid = prior_names(law, form, likelihood)
+                            group_params=group_params, supervised_data=supervised_data,
+                            error=error)
+    valid = prior_names(law, form, likelihood, error)
     for name, value in (overrides or {}).items():
         if name not in valid:
             what = f"the {law} law" + (f" ({form} form)" if law != "capacity-gap" else "")

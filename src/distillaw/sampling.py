@@ -206,9 +206,10 @@ def _contraction(idata, priors: Mapping) -> dict:
     return out
 
 
-def _constant_data(table: pd.DataFrame) -> dict:
+def _constant_data(table: pd.DataFrame, group: str | None = None) -> dict:
     cols = {}
-    for c in ("run_id", "kind", "group", "teacher_id"):
+    # The group column (any name) is kept: the structured error model predicts from the rows.
+    for c in ("run_id", "kind", "group", "teacher_id") + ((group,) if group else ()):
         if c in table.columns:
             cols[c] = table[c].astype(str).to_numpy(dtype=object).astype(str)
     for c in ("N", "D", "L", "N_T", "D_T", "L_T"):
@@ -218,12 +219,12 @@ def _constant_data(table: pd.DataFrame) -> dict:
 
 
 def fit(data, law="supervised", *, form: str | None = None, group: str | None = None,
-        priors: Mapping | None = None, likelihood: str = "student_t", sampler: str = "nutpie",
+        priors: Mapping | None = None, likelihood: str | None = None, sampler: str = "nutpie",
         draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0,
         progressbar: bool = True, target_accept: float | None = None,
         cores: int | None = None, format: str | None = None,
         group_params=None, reference: Mapping | None = None,
-        name: str | None = None) -> Posterior:
+        name: str | None = None, error: str = "iid") -> Posterior:
     """Fit a law's posterior by NUTS.
 
     Parameters
@@ -235,8 +236,10 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         ``"supervised"``, ``"distillation"`` or ``"capacity-gap"``; or a full
         :class:`~distillaw.models.ModelSpec` (then ``form``, ``group``, ``priors``,
         ``likelihood``, ``group_params`` and ``reference`` must be left at their defaults).
-    form, group, priors, likelihood, group_params, reference
-        See :class:`~distillaw.models.ModelSpec`.
+    form, group, priors, likelihood, group_params, reference, error
+        See :class:`~distillaw.models.ModelSpec`. ``error="iid"`` (default) fits the law
+        plus iid noise; ``"structured"`` (experimental) adds curve offsets and discrepancies
+        that grow with distance from the data.
     sampler : {"nutpie", "pymc", "numpyro"}
         NUTS engine; nutpie by default. A missing engine is an error, never a fallback.
     draws, tune, chains, seed, progressbar, target_accept, cores
@@ -260,14 +263,14 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
 
     if isinstance(law, ModelSpec):
         if any(v is not None for v in (form, group, priors, group_params, reference)) or \
-                likelihood != "student_t":
+                likelihood is not None or error != "iid":
             raise ModelError("pass either a ModelSpec or law/form/group/priors/likelihood, "
                              "not both")
         spec = law
     else:
         spec = ModelSpec(law, form=form, group=group, likelihood=likelihood,
                          priors=dict(priors or {}), group_params=group_params,
-                         reference=reference)
+                         reference=reference, error=error)
     for k, v in (("draws", draws), ("tune", tune), ("chains", chains)):
         if not isinstance(v, int | np.integer) or v < (0 if k == "tune" else 1):
             raise ModelError(f"{k} must be a positive integer, got {v!r}")
@@ -295,7 +298,7 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
     az = import_arviz()
     keep = [g for g in ("posterior", "sample_stats", "observed_data") if hasattr(idata, g)]
     idata = az.InferenceData(**{g: getattr(idata, g) for g in keep})
-    cd = _constant_data(built.table)
+    cd = _constant_data(built.table, spec.group)
     import xarray as xr
 
     idata.add_groups(constant_data=xr.Dataset({k: ("row", v) for k, v in cd.items()}))

@@ -14,7 +14,7 @@ import typer
 
 from .._io import atomic_write_bytes, check_output_file
 from ..laws import FORMS, LAWS
-from ..priors import LIKELIHOODS
+from ..priors import ERRORS, LIKELIHOODS
 from ..sampling import SAMPLERS
 from ._app import app
 from ._common import COLUMNS_HELP, CLIError, emit_json, info, parse_columns
@@ -85,7 +85,7 @@ def fit_command(
     out: Path = typer.Option(..., "--out", help="Folder to save the posterior and its card."),
     form: str = typer.Option(None, "--form", help="chinchilla | busbridge (default busbridge)"),
     group: str = typer.Option(None, "--group", help="Column to pool over (hierarchical; "
-                              "supervised law only)."),
+                              "supervised and distillation laws)."),
     format: str = typer.Option(None, "--format", help="Force the input format (runs, "
                                "epoch-raw, epoch-tidy, busbridge, porian)."),
     draws: int = typer.Option(1000, "--draws", min=1, help="Draws per chain after tuning."),
@@ -93,8 +93,13 @@ def fit_command(
     chains: int = typer.Option(4, "--chains", min=1, help="Number of chains."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     sampler: str = typer.Option("nutpie", "--sampler", help="nutpie | pymc | numpyro"),
-    likelihood: str = typer.Option("student_t", "--likelihood",
-                                   help="student_t (robust) | normal"),
+    likelihood: str = typer.Option(None, "--likelihood",
+                                   help="student_t (robust) | normal (default: normal for "
+                                        "--error structured, student_t for iid)"),
+    error: str = typer.Option("iid", "--error",
+                              help="iid (law + iid Student-t noise; default) | structured "
+                                   "(experimental: curve offsets + a discrepancy growing with "
+                                   "distance from the data)"),
     drop_highest_loss: int = typer.Option(0, "--drop-highest-loss", min=0,
                                           help="Epoch formats: drop this many highest-loss "
                                                "rows (Epoch drop 5)."),
@@ -110,8 +115,9 @@ def fit_command(
         raise CLIError("--form applies to the supervised and distillation laws")
     _choice(sampler, SAMPLERS, "sampler")
     _choice(likelihood, LIKELIHOODS, "likelihood")
-    if group is not None and law != "supervised":
-        raise CLIError("--group is supported for the supervised law only")
+    _choice(error, ERRORS, "error")
+    if group is not None and law == "capacity-gap":
+        raise CLIError("--group is supported for the supervised and distillation laws")
     if not data.is_file():
         raise CLIError(f"{data}: no such data file")
     from ..posterior import check_save_target
@@ -128,7 +134,8 @@ def fit_command(
     if not as_json:
         info(f"fitting the {law} law on {len(table)} rows of {data} with {sampler} "
              f"({chains} chains x {draws} draws)")
-    post = fit(table, law, form=form, group=group, likelihood=likelihood, sampler=sampler,
+    post = fit(table, law, form=form, group=group, likelihood=likelihood, error=error,
+               sampler=sampler,
                draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progress,
                name=name or out.name)
     post.model_info["data_file"] = str(data)
@@ -166,7 +173,9 @@ def predict_command(
     out: Path = typer.Option(None, "--out", help="CSV to write (points + median, lower, upper)."),
     ci: float = typer.Option(0.9, "--ci", help="Interval level, in (0, 1)."),
     predictive: bool = typer.Option(False, "--predictive", help="Interval of a new measured run "
-                                    "(adds the fitted observation noise)."),
+                                    "(the law plus every fitted error term: curve offsets, "
+                                    "discrepancy at the point's distance from the data, "
+                                    "noise); default: the interval of the law itself."),
     group: str = typer.Option(None, "--group", help="Group of a hierarchical posterior."),
     N: float = typer.Option(None, "--N", help="Single point: (student) parameters."),
     D: float = typer.Option(None, "--D", help="Single point: (student) tokens."),
@@ -230,8 +239,9 @@ def predict_command(
         if as_json:
             emit_json(result)
         else:
-            typer.echo(f"{result['quantity']}: median {result['median']:.6g}, {ci:.0%} interval "
-                       f"[{result['lower']:.6g}, {result['upper']:.6g}]")
+            what = "predictive (new measured run)" if predictive else "law"
+            typer.echo(f"{result['quantity']}: median {result['median']:.6g}, {ci:.0%} {what} "
+                       f"interval [{result['lower']:.6g}, {result['upper']:.6g}]")
         return 0
     from ..data import read_table
     from ..loaders import load

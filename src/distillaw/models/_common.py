@@ -45,7 +45,7 @@ def geometric_mean(x) -> float:
 
 
 def check_prior_names(priors: dict, spec: ModelSpec) -> None:
-    valid = set(prior_names(spec.law, spec.form, spec.likelihood))
+    valid = set(prior_names(spec.law, spec.form, spec.likelihood, spec.error))
     extra = set(priors) - valid
     if extra:  # defensive: resolve_priors already checks overrides
         raise ModelError(f"priors not used by the {spec.law} model: {', '.join(sorted(extra))}")

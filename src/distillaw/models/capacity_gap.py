@@ -57,7 +57,7 @@ def build_capacity_gap(spec: ModelSpec, table: pd.DataFrame) -> Built:
     ref.pop("D", None)
     scale = {"N_ref": ref["N"], "L_ref": float(np.median(rows["L"]))}
     priors = resolve_priors("capacity-gap", spec.form, spec.priors, likelihood=spec.likelihood,
-                            scale=scale)
+                            scale=scale, error=spec.error)
     labels = [f"N={n:.4g},D={d:.4g}" for n, d in
               zip(NS, rows.groupby(key)["D"].first().loc[students].to_numpy(float), strict=True)]
     coords = {"student": labels, "run": rows["run_id"].astype(str).to_numpy()}

@@ -34,13 +34,36 @@ import pytensor.tensor as pt
 from ..errors import ModelError
 from ..laws.distillation import log_distillation_loss
 from ..priors import resolve_priors
-from ._common import Built, create, exp_det, likelihood, median_positive, noise_vars
+from ._common import Built, create, dim_of, exp_det, likelihood, median_positive, noise_vars
 from .spec import ModelSpec
 from .supervised import natural, reference_sizes, sup_log_loss
 
+# Pooled over groups by default (group=): floor, student-term prefactors and exponents.
+DEFAULT_DISTILLATION_GROUP_PARAMS = ("log_E", "log_A_prime_ref", "log_B_prime_ref",
+                                     "log_alpha_prime", "log_beta_prime")
 SUP_NAMES = ("log_E", "log_A_ref", "log_B_ref", "log_alpha", "log_beta", "log_gamma")
 DIS_NAMES = ("log_A_prime_ref", "log_B_prime_ref", "log_alpha_prime", "log_beta_prime",
              "log_gamma_prime", "log_c0", "kappa", "log_inv_f1", "log_d1")
+
+
+def _group_index(col: str, sup: pd.DataFrame, dist: pd.DataFrame):
+    """Group levels and the per-row level index of the supervised and distillation rows."""
+    both = pd.concat([sup, dist], ignore_index=True)
+    if col not in both.columns:
+        raise ModelError(f"group column {col!r} not in the table (columns: "
+                         f"{', '.join(map(str, both.columns))})")
+    if both[col].isna().any():
+        i = int(np.flatnonzero(both[col].isna().to_numpy())[0])
+        raise ModelError(f"group column {col!r} is empty in run {both['run_id'].iloc[i]!r}")
+    levels = sorted(both[col].astype(str).unique())
+    if len(levels) < 2:
+        raise ModelError(f"group column {col!r} has a single value ({levels[0]!r}); fit "
+                         "without group=")
+
+    def codes(t):
+        return pd.Categorical(t[col].astype(str), categories=levels).codes.astype(np.int64)
+
+    return levels, codes(sup), codes(dist)
 
 
 def build_distillation(spec: ModelSpec, table: pd.DataFrame) -> Built:
@@ -64,50 +87,77 @@ def build_distillation(spec: ModelSpec, table: pd.DataFrame) -> Built:
              "L_ref": float(np.median(np.concatenate([sup["L"], dist["L"]]))),
              "LT_ref": float(np.median(dist["L_T"])),
              **({"gap_ref": gap} if gap is not None else {})}
+    coords = {"student_run": dist["run_id"].astype(str).to_numpy()}
+    gidx_dist = gidx_sup = None
+    group_params: tuple[str, ...] = ()
+    if spec.group is not None:
+        levels, gidx_sup, gidx_dist = _group_index(spec.group, sup, dist)
+        coords["group"] = levels
+        group_params = (spec.group_params if spec.group_params is not None
+                        else DEFAULT_DISTILLATION_GROUP_PARAMS)
     priors = resolve_priors("distillation", spec.form, spec.priors, likelihood=spec.likelihood,
-                            scale=scale, supervised_data=has_sup)
+                            scale=scale, supervised_data=has_sup, error=spec.error,
+                            group_params=group_params)
     lN_ref, lD_ref = np.log(ref["N"]), np.log(ref["D"])
     lNS = np.log(dist["N"].to_numpy(float)) - lN_ref
     lDS = np.log(dist["D"].to_numpy(float)) - lD_ref
     lLT = np.log(dist["L_T"].to_numpy(float))
     y = np.log(dist["L"].to_numpy(float))
-    coords = {"student_run": dist["run_id"].astype(str).to_numpy()}
     if has_sup:
         coords["supervised_run"] = sup["run_id"].astype(str).to_numpy()
     with pm.Model(coords=coords) as model:
-        p = {}
-        for name in SUP_NAMES:
+        p, pd_, ps_ = {}, {}, {}  # variables; per distillation row; per supervised row
+        for name in SUP_NAMES + DIS_NAMES:
             if name == "log_gamma" and spec.form == "chinchilla":
                 continue
-            p[name] = create(priors, name)[0]
-        for name in DIS_NAMES:
-            p[name] = create(priors, name)[0]
+            p[name] = create(priors, name, gidx_dist, "group" if spec.group else None)[0]
+            grouped = dim_of(priors[name]) is not None
+            pd_[name] = p[name][gidx_dist] if grouped else p[name]
+            ps_[name] = p[name][gidx_sup] if grouped else p[name]
         natural(p, priors, ref, spec.form)
-        inv_f1 = pt.exp(p["log_inv_f1"])
-        log_c1f1 = p["kappa"] + inv_f1 * p["log_d1"]
-        c1 = pm.Deterministic("c1", pt.exp(log_c1f1) * inv_f1)
-        f1 = pm.Deterministic("f1", 1.0 / inv_f1)
-        alpha_p = exp_det("alpha_prime", p["log_alpha_prime"])
-        beta_p = exp_det("beta_prime", p["log_beta_prime"])
-        gamma_p = exp_det("gamma_prime", p["log_gamma_prime"])
-        c0 = exp_det("c0", p["log_c0"])
-        exp_det("d1", p["log_d1"])
-        exp_det("A_prime", p["log_A_prime_ref"] + alpha_p * lN_ref)
-        exp_det("B_prime", p["log_B_prime_ref"] + beta_p * lD_ref)
-        log_Ltilde = sup_log_loss(p, lNS, lDS)
+
+        def dims(*names):
+            return "group" if any(dim_of(priors[n]) for n in names) else None
+
+        inv_f1 = pt.exp(pd_["log_inv_f1"])
+        log_c1f1 = pd_["kappa"] + inv_f1 * pd_["log_d1"]
+        c1 = pt.exp(log_c1f1) * inv_f1
+        f1 = 1.0 / inv_f1
+        g_inv = dims("log_inv_f1", "kappa", "log_d1")
+        pm.Deterministic("c1", pt.exp(p["kappa"] + pt.exp(p["log_inv_f1"]) * p["log_d1"])
+                         * pt.exp(p["log_inv_f1"]), dims=g_inv)
+        pm.Deterministic("f1", pt.exp(-p["log_inv_f1"]), dims=dims("log_inv_f1"))
+        for nat in ("alpha_prime", "beta_prime", "gamma_prime", "c0", "d1"):
+            exp_det(nat, p[f"log_{nat}"], dims(f"log_{nat}"))
+        exp_det("A_prime", p["log_A_prime_ref"] + pt.exp(p["log_alpha_prime"]) * lN_ref,
+                dims("log_A_prime_ref", "log_alpha_prime"))
+        exp_det("B_prime", p["log_B_prime_ref"] + pt.exp(p["log_beta_prime"]) * lD_ref,
+                dims("log_B_prime_ref", "log_beta_prime"))
+        log_Ltilde = sup_log_loss(pd_, lNS, lDS)
 
         def law(log_LT):
             return log_distillation_loss(
-                lNS, lDS, log_LT, log_Ltilde, log_A_prime=p["log_A_prime_ref"],
-                log_B_prime=p["log_B_prime_ref"], alpha_prime=alpha_p, beta_prime=beta_p,
-                gamma_prime=gamma_p, c0=c0, c1=c1, f1=f1, log_d1=p["log_d1"])
+                lNS, lDS, log_LT, log_Ltilde, log_A_prime=pd_["log_A_prime_ref"],
+                log_B_prime=pd_["log_B_prime_ref"], alpha_prime=pt.exp(pd_["log_alpha_prime"]),
+                beta_prime=pt.exp(pd_["log_beta_prime"]),
+                gamma_prime=pt.exp(pd_["log_gamma_prime"]), c0=pt.exp(pd_["log_c0"]), c1=c1,
+                f1=f1, log_d1=pd_["log_d1"])
 
-        noise = noise_vars(priors, spec)
-        likelihood("log_L_S", law(lLT), y, spec, noise, "student_run")
-        if has_sup:
-            lN = np.log(sup["N"].to_numpy(float)) - lN_ref
-            lD = np.log(sup["D"].to_numpy(float)) - lD_ref
-            likelihood("log_L", sup_log_loss(p, lN, lD), np.log(sup["L"].to_numpy(float)),
-                       spec, noise, "supervised_run")
-    rows = pd.concat([sup, dist], ignore_index=True)
+        rows = pd.concat([sup, dist], ignore_index=True)
+        lN = np.log(sup["N"].to_numpy(float)) - lN_ref
+        lD = np.log(sup["D"].to_numpy(float)) - lD_ref
+        y_sup = np.log(sup["L"].to_numpy(float))
+        if spec.error == "structured":
+            from .error import marginal_likelihood
+
+            mu = law(lLT) if not has_sup else pt.concatenate(
+                [sup_log_loss(ps_, lN, lD), law(lLT)])
+            marginal_likelihood("log_L", mu, np.concatenate([y_sup, y]), rows,
+                                "distillation", spec.group, priors)
+        else:
+            noise = noise_vars(priors, spec)
+            likelihood("log_L_S", law(lLT), y, spec, noise, "student_run")
+            if has_sup:
+                likelihood("log_L", sup_log_loss(ps_, lN, lD), y_sup, spec, noise,
+                           "supervised_run")
     return Built(model, spec, priors, ref, rows, notes)

@@ -71,7 +71,7 @@ def build_supervised(spec: ModelSpec, table: pd.DataFrame) -> Built:
         group_params = (spec.group_params if spec.group_params is not None
                         else DEFAULT_GROUP_PARAMS)
     priors = resolve_priors("supervised", spec.form, spec.priors, likelihood=spec.likelihood,
-                            scale=scale, group_params=group_params)
+                            scale=scale, group_params=group_params, error=spec.error)
     lN = np.log(rows["N"].to_numpy(float)) - np.log(ref["N"])
     lD = np.log(rows["D"].to_numpy(float)) - np.log(ref["D"])
     y = np.log(rows["L"].to_numpy(float))
@@ -85,7 +85,12 @@ def build_supervised(spec: ModelSpec, table: pd.DataFrame) -> Built:
                                                  "group" if gidx is not None else None)
         mu = sup_log_loss(per_row, lN, lD)
         natural(params, priors, ref, spec.form)
-        likelihood("log_L", mu, y, spec, noise_vars(priors, spec), "run")
+        if spec.error == "structured":
+            from .error import marginal_likelihood
+
+            marginal_likelihood("log_L", mu, y, rows, "supervised", spec.group, priors)
+        else:
+            likelihood("log_L", mu, y, spec, noise_vars(priors, spec), "run")
     return Built(model, spec, priors, ref, rows, notes)
 
 
