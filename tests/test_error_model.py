@@ -234,8 +234,7 @@ def test_structured_recovery_on_a_small_simulated_table():
     """Real NUTS: the law plus a compute walk (tau_rw = 0.01) plus 0.5% noise on 21 runs;
     the truth is inside the 95% intervals, no divergences, and a new run at 10x the largest
     compute is covered with an interval wider than at the data's centre."""
-    from distillaw import published
-    from distillaw import fit
+    from distillaw import fit, published
     from distillaw.simulate import simulate_supervised
 
     truth = published("epoch2024").point()
