@@ -1,6 +1,6 @@
 """Speed of the allocation search: vectorised scoring on draws vs a per-draw SLSQP loop.
 
-Two comparisons, one posterior (4000 draws around Busbridge et al.'s Table 6 coefficients,
+Four comparisons, one posterior (4000 draws around Busbridge et al.'s Table 6 coefficients,
 2% log-normal jitter), budget 1e21 FLOPs, 1B student, teacher pretraining + inference:
 
 A. *Scoring*: 4000 draws x 10,000 candidate allocations, scored with the mean and CVaR-90%
