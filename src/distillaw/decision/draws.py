@@ -86,6 +86,24 @@ class _Params:
         out.dis = None if self.dis is None else {k: v[idx] for k, v in self.dis.items()}
         return out
 
+    def rows(self, idx: np.ndarray, dtype=np.float64) -> tuple[dict, dict | None]:
+        """Parameters of draws ``idx`` shaped ``(len(idx), 1)`` (one draw per candidate row):
+        the same values as ``view(idx, dtype=dtype)``, gathered with one ``take`` from a
+        stacked, cached ``(n_params, S)`` table instead of one gather and cast per parameter
+        (the per-draw search asks for this on every block)."""
+        key = np.dtype(dtype)
+        cache = self.__dict__.setdefault("_stacked", {})
+        if key not in cache:
+            names = list(self.sup) + ([] if self.dis is None else list(self.dis))
+            cache[key] = (names, np.stack([np.asarray((self.sup | (self.dis or {}))[k], key)
+                                           for k in names]))
+        names, table = cache[key]
+        got = np.take(table, idx, axis=1)[:, :, None]
+        vals = dict(zip(names, got, strict=True))
+        sup = {k: vals[k] for k in self.sup}
+        dis = None if self.dis is None else {k: vals[k] for k in self.dis}
+        return sup, dis
+
     def view(self, idx=None, ndim: int = 2, dtype=np.float64,
              last: bool = False) -> tuple[dict, dict | None]:
         """Parameters reshaped to broadcast against candidate arrays of ``ndim`` dims.

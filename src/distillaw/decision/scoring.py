@@ -14,6 +14,9 @@ from ..risk import Risk
 from .draws import _Params
 from .settings import _BLOCK
 
+# Fewest elements worth a block of their own on another thread (pool overhead ~50 us).
+_MIN_SPLIT = 1 << 11
+
 
 # ============================================================================ scoring
 def _take(a, rows: slice, cols: slice):
@@ -52,6 +55,7 @@ class _Scorer:
         self._all = {dt: params.view(None, 2, dt, last=True)
                      for dt in (np.float64, np.float32)}
         self._draws = params.view(None, 1)
+        self._rows_cache: dict = {}
 
     def _map(self, fn, jobs):
         if self.pool is None or len(jobs) < 2:
@@ -88,11 +92,19 @@ class _Scorer:
             else:
                 draw_rows = np.asarray(draw_rows)
                 rb = max(1, _BLOCK // m)
+                if self.pool is not None and B * m >= 2 * _MIN_SPLIT:
+                    # Golden-section steps score one candidate per row (m = 1) on a few
+                    # thousand rows: a single block, hence a single core, unless split.
+                    n = min(self.pool._max_workers, B * m // _MIN_SPLIT)
+                    rb = min(rb, -(-B // n))
                 jobs = [(slice(r, r + rb), slice(None)) for r in range(0, B, rb)]
+
+                sup_all, dis_all = self._rows(draw_rows, dt)
 
                 def work(job):
                     rs, cs = job
-                    sup, dis = self.p.view(draw_rows[rs], dtype=dt)
+                    sup = {k: v[rs] for k, v in sup_all.items()}
+                    dis = None if dis_all is None else {k: v[rs] for k, v in dis_all.items()}
                     a = [_take(x, rs, cs) for x in arrays]
                     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
                         ll = _log_loss(sup, dis, a[0], a[1], *(a[2:4] if teacher else ()))
@@ -101,6 +113,19 @@ class _Scorer:
                 out[rs, cs] = val
         self.n_evals += B * m * (self.p.S if draw_rows is None else 1)
         return np.where(np.isfinite(out), out, np.inf)
+
+    def _rows(self, draw_rows: np.ndarray, dt) -> tuple[dict, dict | None]:
+        """Parameters of ``draw_rows`` (one draw per row), kept for the next call: a 1-d
+        search scores the same rows array at every grid and golden-section step, so they
+        are gathered once per search instead of once per step."""
+        key = (dt, draw_rows.shape)
+        hit = self._rows_cache.get(key)
+        if hit is not None and hit[0] is draw_rows:
+            return hit[1]
+        got = self.p.rows(draw_rows, dtype=dt)
+        # Holding the array itself (not its id) keeps the identity test sound.
+        self._rows_cache[key] = (draw_rows, got)
+        return got
 
     def draws(self, lNS, lDS, lNT=None, lDT=None) -> np.ndarray:
         """Loss draws ``(S, K)`` at K candidates (1-d inputs)."""

@@ -49,13 +49,17 @@ class _Search:
         ok = np.isfinite(tlo) & np.isfinite(thi) & (tlo <= thi)
         tlo, thi = np.where(ok, tlo, 0.0), np.where(ok, thi, 0.0)
         B = len(rows)
+        seen = []
 
         def profile(tau):          # tau (B, m) in [0, 1] -> inner minima (B, m)
             m = tau.shape[1]
             t = (tlo[:, None] + (thi - tlo)[:, None] * tau).ravel()
             r = np.repeat(rows, m)
             _, v = self.inner(r, np.repeat(lNS, m), t, res)
-            return v.reshape(B, m)
+            v = v.reshape(B, m)
+            if not seen:           # minimise_1d's first call: its grid over [0, 1]
+                seen.append(v)
+            return v
 
         tau = minimise_1d(profile, np.zeros(B), np.ones(B), n_grid=res.n_outer,
                           iters=res.it_outer)
@@ -63,19 +67,31 @@ class _Search:
         u, v = self.inner(rows, lNS, t, res)
         v_best = np.where(ok, v, np.inf)
         if tie_tol:
-            t, u, v = self._cheapest(rows, lNS, tlo, thi, tau, v, tie_tol)
+            # The tie search scans the same grid at the same resolution: hand it the values.
+            same = res == self.res
+            t, u, v = self._cheapest(rows, lNS, tlo, thi, tau, v, tie_tol,
+                                     seen[0] if same else None, u if same else None)
             v_best = np.minimum(v_best, v)
         v = np.where(ok, v, np.inf)
         return t, u, v, v_best
 
-    def _cheapest(self, rows, lNS, tlo, thi, tau_best, v_best, tol):
-        """Smallest teacher compute whose inner minimum is within ``tol`` of the best."""
+    def _cheapest(self, rows, lNS, tlo, thi, tau_best, v_best, tol, grid_v=None,
+                  u_best=None):
+        """Smallest teacher compute whose inner minimum is within ``tol`` of the best.
+
+        ``grid_v``: the inner minima on the outer grid when the caller has them (the
+        same ``linspace(0, 1, n_outer)`` grid :func:`minimise_1d` starts with); ``u_best``:
+        the teacher size at ``tau_best`` (``v_best`` is its value).
+        """
         B = len(rows)
         n = self.res.n_outer
         grid = np.linspace(0.0, 1.0, n)
-        tt = tlo[:, None] + (thi - tlo)[:, None] * grid[None, :]
-        _, vg = self.inner(np.repeat(rows, n), np.repeat(lNS, n), tt.ravel())
-        vg = vg.reshape(B, n)
+        if grid_v is None:
+            tt = tlo[:, None] + (thi - tlo)[:, None] * grid[None, :]
+            _, vg = self.inner(np.repeat(rows, n), np.repeat(lNS, n), tt.ravel())
+            vg = vg.reshape(B, n)
+        else:
+            vg = grid_v
         thr = v_best + tol
         good = vg <= thr[:, None]
         j = np.argmax(good, axis=1)          # first grid point under the threshold
@@ -97,7 +113,8 @@ class _Search:
         t_best = tlo + (thi - tlo) * tau_best
         keep = ~(v <= thr)
         if np.any(keep):
-            ub, vb = self.inner(rows, lNS, t_best)
+            ub, vb = ((u_best, v_best) if u_best is not None
+                      else self.inner(rows, lNS, t_best))
             t, u, v = np.where(keep, t_best, t), np.where(keep, ub, u), np.where(keep, vb, v)
         return t, u, v
 

@@ -83,10 +83,12 @@ class FlopsModel:
         """
         N = np.asarray(N, dtype=float)
         extra = 0.0
+        if self.n_ctx is not None or self.n_vocab is not None:
+            root = np.cbrt(N)           # once: the allocation search calls this in its loops
         if self.n_ctx is not None:
-            extra = extra + self.sigma1 * self.n_ctx / np.cbrt(N)
+            extra = extra + self.sigma1 * self.n_ctx / root
         if self.n_vocab is not None:
-            extra = extra + self.sigma2 * self.n_vocab / np.cbrt(N) ** 2
+            extra = extra + self.sigma2 * self.n_vocab / root ** 2
         return 2.0 * N * (1.0 + extra)
 
     def to_dict(self) -> dict:
