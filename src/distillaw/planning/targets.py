@@ -275,4 +275,5 @@ def _target_from_allocation(posterior: Posterior, alloc, params) -> Target:
     desc = (f"log student loss at the chosen allocation (N_S={N_S:.3g}, D_S={D_S:.3g}, "
             + (f"N_T={N_T:.3g}, D_T={D_T:.3g}" if N_T is not None and D_T is not None
                else f"L_T={L_T:.3g}") + (f", {scen}" if scen else "") + ")")
-    return Target("allocation", draws, desc, inputs=pts, chosen=alloc)
+    return Target("allocation", draws, desc, inputs=pts, chosen=alloc,
+                  warnings=[f"allocation target: {w}" for w in getattr(alloc, "warnings", [])])
