@@ -24,8 +24,7 @@ from ..laws.supervised import log_supervised_loss
 from ..presentation import fmt_count
 from ..risk import Risk, parse_risk
 from .draws import _collect_draws, _Params
-from .frontiers import (_frontier_teacher, _frontier_tokens, _near_optimal,
-                        _near_optimal_supervised)
+from .frontiers import _frontier_teacher, _frontier_tokens, _near_optimal, _near_optimal_supervised
 from .geometry import _infeasible_message, _Surface
 from .result import Allocation, _Choice, _OwnOptima
 from .scoring import _pool, _precision, _Scorer
