@@ -99,10 +99,22 @@ def fit_command(
                                           help="Epoch formats: drop this many highest-loss "
                                                "rows (Epoch drop 5)."),
     name: str = typer.Option(None, "--name", help="Name on the model card."),
-    as_json: bool = typer.Option(False, "--json", help="Print the parameter summary as JSON."),
+    prior: list[str] = typer.Option(None, "--prior", help="Override one prior: "
+                                    "NAME=Dist(key=value, ...) or NAME=JSON, e.g. "
+                                    "'log_E=Normal(mu=0.22, sigma=0.05)' (repeatable; names "
+                                    "as on the model card)."),
+    priors_file: Path = typer.Option(None, "--priors", help="JSON file {NAME: prior, ...} "
+                                     "(each a Dist(...) string or {\"dist\", \"kwargs\"}); "
+                                     "--prior overrides it."),
+    as_json: bool = typer.Option(False, "--json", help="Print the parameter summary (95% "
+                                 "intervals), the output folder and the model notes as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
 ):
-    """Fit a law's posterior by NUTS and save it (posterior.nc, card.json, card.md)."""
+    """Fit a law's posterior by NUTS and save it (posterior.nc, card.json, card.md).
+
+    Example: distillaw fit data/simulated/supervised.csv --law supervised --out
+    fits/sup --draws 200 --tune 200 --chains 2 --prior 'log_E=Normal(mu=0.2, sigma=0.05)'
+    """
     _choice(law, LAWS, "law")
     _choice(form, FORMS, "form")
     if form is not None and law == "capacity-gap":
@@ -113,6 +125,12 @@ def fit_command(
         raise CLIError("--group is supported for the supervised law only")
     if not data.is_file():
         raise CLIError(f"{data}: no such data file")
+    from ..priors import resolve_priors
+    from .prior_args import gather_priors
+
+    overrides = gather_priors(priors_file, prior)
+    if overrides:  # the API's validation, before any work (unknown names list valid ones)
+        resolve_priors(law, form or "busbridge", overrides, likelihood=likelihood)
     from ..posterior import check_save_target
 
     check_save_target(out, f"--out {out}")  # before sampling: never throw a fit away
@@ -127,6 +145,7 @@ def fit_command(
         info(f"fitting the {law} law on {len(table)} rows of {data} with {sampler} "
              f"({chains} chains x {draws} draws)")
     post = fit(table, law, form=form, group=group, likelihood=likelihood, sampler=sampler,
+               priors=overrides,
                draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progress,
                name=name or out.name)
     post.model_info["data_file"] = str(data)
@@ -138,12 +157,16 @@ def fit_command(
         post.check()
     except DiagnosticsError as exc:  # saved anyway: the card records the diagnostics
         info(f"warning: {exc} (more --draws/--tune may help; see {out / 'card.md'})")
+    notes = list((post.model_info or {}).get("notes", []))
     if as_json:
-        emit_json(fit_json(post))
+        emit_json({**fit_json(post), "out": str(out), "notes": notes})
     else:
         rhat = "n/a" if d["r_hat_max"] is None else f"{d['r_hat_max']:.3f}"
         info(f"saved {out} (r_hat max {rhat}, min bulk ESS {d['ess_bulk_min']:.0f}, "
              f"{d['divergences']} divergences)")
+        for n in notes:
+            info(f"note: {n}")
+        typer.echo(f"parameters: median and {JSON_CI:.0%} interval (lower, upper)")
         typer.echo(post.summary(JSON_CI).to_string(float_format=lambda v: f"{v:.4g}"))
     return 0
 
@@ -171,7 +194,10 @@ def predict_command(
     D_T: float = typer.Option(None, "--D-T", help="Single point: teacher tokens."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (single point or summary)."),
 ):
-    """Predict loss (or optimal teacher size) with intervals from a saved posterior."""
+    """Predict loss (or optimal teacher size) with intervals from a saved posterior.
+
+    Example: distillaw predict models/distillation --N 1e9 --D 2e10 --N-T 7e9 --D-T 1.4e11
+    """
     if not 0.0 < ci < 1.0:
         raise CLIError(f"--ci must be in (0, 1), got {ci}")
     single = any(v is not None for v in (N, D, L_T, N_T, D_T))

@@ -68,9 +68,14 @@ def plan_command(
     """Plan the next runs: most expected uncertainty reduction of the target per FLOP.
 
     Writes OUT in the run-table schema (L empty) with predicted loss, expected gain and
-    cost per run; `distillaw run OUT` executes it. Example: distillaw plan models/chin
-    --ranges 'N=1e8:1e10:5; M=10,20,40' --target allocation --alloc-budget 1e23 --k 4
-    --budget 1e20 --out plan.csv
+    cost per run; `distillaw run OUT` executes it.
+
+    Example: distillaw plan models/supervised --ranges 'N=1e8:1e10:5; M=10,20,40'
+    --target allocation --alloc-budget 1e23 --k 4 --budget 1e21 --out plan.csv
+
+    Example: distillaw plan models/distillation --ranges 'N=1e7; M=20; N_T=1e8:1e9:3;
+    M_T=20' --target teacher --student 1e7 --bounds N_T=1e7:1e12 --k 2 --budget 1e20
+    --draws 200 --out plan-teacher.csv
     """
     from ..data import read_runs
     from ..planning import candidate_grid, plan

@@ -50,8 +50,8 @@ def report_command(
 ) -> None:
     """Write the compute-allocation report: distil or train supervised, how, and how sure.
 
-    Example: distillaw report models/busbridge-sim --budget 1e21 --student 1e9
-    --scenario teacher-pretraining --risk cvar:0.9 --out out/report
+    Example: distillaw report models/distillation --budget 1e21 --student 1e9
+    --scenario teacher-pretraining --risk cvar:0.9 --draws 500 --out out/report
     """
     from ..errors import DistillawError
     from ..laws.compute import DEFAULT_FLOPS, SCENARIOS, FlopsModel
