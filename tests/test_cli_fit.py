@@ -193,3 +193,30 @@ def test_version_and_labelled_intervals(fitted, capsys):
     model, _ = fitted
     assert main(["predict", str(model), "--N", "1e9", "--D", "2e10"]) == 0
     assert "90% interval" in capsys.readouterr().out
+
+
+def test_predict_optimal_teacher_for_a_distillation_posterior(tmp_path, capsys):
+    """The published law: the optimal 20-tokens/param teacher of a 1B student on 20B tokens
+    (one draw, so the interval is a point); a 1T student's optimum is above the searched
+    range, and predict says so."""
+    from distillaw import published
+    from distillaw.posterior import Posterior
+
+    post = Posterior.from_params("distillation", published("busbridge2025").point())
+    model = post.save(tmp_path / "distil")
+    ref = post.optimal_teacher([1e9], [2e10]).draws["N_T"][0, 0]
+    assert main(["predict", str(model), "--N", "1e9", "--D", "2e10", "--optimal-teacher",
+                 "--json"]) == 0
+    cap = capsys.readouterr()
+    doc = json.loads(cap.out)
+    assert doc["quantity"] == "optimal_teacher" and doc["warnings"] == [] and cap.err == ""
+    assert doc["N_T"]["median"] == pytest.approx(ref)
+    assert doc["L_S"]["median"] > doc["L_T"]["median"] > 0
+    assert main(["predict", str(model), "--N", "1e12", "--D", "2e13", "--optimal-teacher"]) == 0
+    cap = capsys.readouterr()
+    assert "optimal teacher size N_T* (teachers on 20 tokens/param): median 1e+14, 90% " \
+           "interval" in cap.out
+    assert "warning: the optimal teacher size sits on the upper bound" in cap.err
+    rc = main(["predict", str(model), "--N", "1e9", "--D", "2e10", "--L-T", "2",
+               "--optimal-teacher"])
+    assert rc == 2 and "--optimal-teacher takes a single student" in capsys.readouterr().err
