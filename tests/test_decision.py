@@ -422,3 +422,9 @@ def test_supervised_allocation_reports_its_near_optimal_sizes():
     fixed = allocate(Posterior.from_params("supervised", chin), 5.88e23, student=1e10,
                      flops_model=FlopsModel.plain(), regret=False, frontier=False)
     assert fixed.near_optimal is None and fixed.to_dict()["near_optimal"] is None
+
+
+def test_near_optimal_can_be_skipped():
+    a = allocate(_published_point(), 1e21, student=1e9, scenario="teacher-inference",
+                 regret=False, frontier=False, near_optimal=False)
+    assert a.near_optimal is None and not any("flat ridge" in w for w in a.warnings)

@@ -41,7 +41,7 @@ def allocate(posterior, budget: float, *, student: float | None = None,
              optimal_tol: float = 1e-3, tie_tol: float = 5e-4,
              resolution: Resolution | None = None, frontier_draws: int = 500,
              threads: int | None = None, precision: str = "mixed",
-             ci: float = CI) -> Allocation:
+             ci: float = CI, near_optimal: bool = True) -> Allocation:
     """Risk-optimal allocation of a FLOPs budget to teacher and student (or supervised).
 
     Parameters
@@ -91,6 +91,11 @@ def allocate(posterior, budget: float, *, student: float | None = None,
     precision : str
         ``"mixed"`` (default): coarse grids scored in float32, refinement and every reported
         number in float64; ``"float64"``: everything in float64 (slower).
+    near_optimal : bool
+        Also find the set of allocations within ``optimal_tol`` nats of the best risk score
+        (``Allocation.near_optimal``: ranges of N_T, D_T, D_S; for a free supervised model
+        its sizes) and warn about flat ridges and sets on a search bound (default; about
+        half again the time of an allocation without regret or frontiers).
 
     Returns
     -------
@@ -138,7 +143,9 @@ def allocate(posterior, budget: float, *, student: float | None = None,
                                          tie_tol, seed)
         # The set of allocations within optimal_tol of the best score: a flat ridge shows as
         # wide ranges, which the result and its warnings state.
-        if law == "distillation":
+        if not near_optimal:
+            near = None
+        elif law == "distillation":
             near = _near_optimal(surface, scorer, out, optimal_tol)
         elif student is None:
             near = _near_optimal_supervised(surface, scorer, out, optimal_tol)
