@@ -39,6 +39,9 @@ def _examples() -> list[tuple[str, str]]:
         rc, text, _ = _run([*path, "--help"])
         assert rc == 0, path
         for para in re.split(r"\n\s*\n", text):
+            # click re-wraps help text, also after a hyphen inside a word
+            # ("--optimal-" / "teacher"): such a break is joined without a space.
+            para = re.sub(r"(?<=[A-Za-z]-)\n\s*", "", para.strip())
             para = " ".join(line.strip() for line in para.splitlines())
             m = re.match(r"Example[^:]*: (distillaw .*)$", para)
             if m:
