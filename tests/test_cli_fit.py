@@ -54,10 +54,11 @@ def test_fit_json_shape_names_files_and_recovery(repo, tmp_path):
         rc = main(["fit", str(repo / "data" / "simulated" / "supervised.csv"), "--law",
                    "supervised", "--form", "busbridge", "--out", str(out), "--draws", "150",
                    "--tune", "200", "--chains", "2", "--seed", "3", "--json", "--no-progress",
-                   "--error", "iid"])
+                   "--error", "iid", "--prior", "log_E=Normal(mu=0.2, sigma=0.05)"])
     assert rc == 0
     doc = json.loads(buf.getvalue())
-    assert set(doc) == {"law", "parameters", "ci", "diagnostics"}
+    assert set(doc) == {"law", "parameters", "ci", "diagnostics", "out", "notes"}
+    assert doc["out"] == str(out) and isinstance(doc["notes"], list)
     assert doc["law"] == "supervised" and doc["ci"] == 0.95
     assert list(doc["parameters"]) == SUP_NAMES
     for v in doc["parameters"].values():
@@ -71,6 +72,8 @@ def test_fit_json_shape_names_files_and_recovery(repo, tmp_path):
         assert v["lower"] <= truth[name] <= v["upper"], name
     card = json.loads((out / "card.json").read_text())
     assert card["model"]["data_file"].endswith("supervised.csv")
+    assert card["model"]["priors"]["log_E"] == {"dist": "Normal",
+                                                "kwargs": {"mu": 0.2, "sigma": 0.05}}
 
 
 def test_predict_points_file(fitted, tmp_path, capsys):
@@ -117,6 +120,19 @@ def test_predict_single_point_json(fitted, capsys):
     (["predict", "{model}", "--N", "-3", "--D", "2e10"], "positive"),
     (["predict", "{model}", "--N", "1e9"], "needs --D"),
     (["predict", "{model}", "--N", "1e9", "--D", "2e10", "--L-T", "2.1"], "distillation"),
+    (["fit", "{data}", "--law", "supervised", "--out", "{out}", "--prior",
+      "log_alfa=Normal(mu=0, sigma=1)"], "unknown prior 'log_alfa' for the supervised law "
+     "(busbridge form); valid names: log_E, log_A_ref"),
+    (["fit", "{data}", "--law", "supervised", "--out", "{out}", "--prior",
+      "log_E=Normal(mu=0, sigma=-1)"], "must be > 0"),
+    (["fit", "{data}", "--law", "supervised", "--out", "{out}", "--prior",
+      "log_E=Normal(0, 1)"], "keyword arguments only"),
+    (["fit", "{data}", "--law", "supervised", "--out", "{out}", "--prior", "log_E"],
+     "use NAME=Dist(key=value, ...)"),
+    (["fit", "{data}", "--law", "supervised", "--out", "{out}", "--prior",
+      "log_E={{\"dist\": 1"], "not valid JSON"),
+    (["fit", "{data}", "--law", "supervised", "--out", "{out}", "--priors", "{missing}"],
+     "no such file"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, needle, fitted, repo, tmp_path,
                                                           capsys):
@@ -150,3 +166,59 @@ def test_subprocess_error_has_no_traceback(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_priors_file_and_prior_flags_merge(tmp_path):
+    from distillaw.cli.prior_args import gather_priors
+
+    f = tmp_path / "priors.json"
+    f.write_text(json.dumps({"log_E": "Normal(mu=0.2, sigma=0.05)",
+                             "sigma": {"dist": "HalfNormal", "kwargs": {"sigma": 0.02}}}))
+    got = gather_priors(f, ["log_E=Normal(mu=0.3, sigma=HalfNormal(sigma=0.1))"])
+    assert got == {"log_E": {"dist": "Normal", "kwargs": {
+        "mu": 0.3, "sigma": {"dist": "HalfNormal", "kwargs": {"sigma": 0.1}}}},
+        "sigma": {"dist": "HalfNormal", "kwargs": {"sigma": 0.02}}}
+    from distillaw.errors import DistillawError
+
+    with pytest.raises(DistillawError, match="given twice"):
+        gather_priors(None, ["log_E=Normal(mu=0, sigma=1)", "log_E=Normal(mu=1, sigma=1)"])
+    f.write_text("[1, 2]")
+    with pytest.raises(DistillawError, match="expected a JSON object"):
+        gather_priors(f, None)
+
+
+def test_version_and_labelled_intervals(fitted, capsys):
+    from distillaw import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"distillaw {__version__}"
+    model, _ = fitted
+    assert main(["predict", str(model), "--N", "1e9", "--D", "2e10"]) == 0
+    assert "90% interval" in capsys.readouterr().out
+
+
+def test_predict_optimal_teacher_for_a_distillation_posterior(tmp_path, capsys):
+    """The published law: the optimal 20-tokens/param teacher of a 1B student on 20B tokens
+    (one draw, so the interval is a point); a 1T student's optimum is above the searched
+    range, and predict says so."""
+    from distillaw import published
+    from distillaw.posterior import Posterior
+
+    post = Posterior.from_params("distillation", published("busbridge2025").point())
+    model = post.save(tmp_path / "distil")
+    ref = post.optimal_teacher([1e9], [2e10]).draws["N_T"][0, 0]
+    assert main(["predict", str(model), "--N", "1e9", "--D", "2e10", "--optimal-teacher",
+                 "--json"]) == 0
+    cap = capsys.readouterr()
+    doc = json.loads(cap.out)
+    assert doc["quantity"] == "optimal_teacher" and doc["warnings"] == [] and cap.err == ""
+    assert doc["N_T"]["median"] == pytest.approx(ref)
+    assert doc["L_S"]["median"] > doc["L_T"]["median"] > 0
+    assert main(["predict", str(model), "--N", "1e12", "--D", "2e13", "--optimal-teacher"]) == 0
+    cap = capsys.readouterr()
+    assert "optimal teacher size N_T* (teachers on 20 tokens/param): median 1e+14, 90% " \
+           "interval" in cap.out
+    assert "warning: the optimal teacher size sits on the upper bound" in cap.err
+    rc = main(["predict", str(model), "--N", "1e9", "--D", "2e10", "--L-T", "2",
+               "--optimal-teacher"])
+    assert rc == 2 and "--optimal-teacher takes a single student" in capsys.readouterr().err

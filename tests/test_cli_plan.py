@@ -91,3 +91,51 @@ def test_plan_missing_model_dir_and_pool_errors(model_dir, tmp_path, capsys):
     assert main(["plan", str(model_dir), *common]) == 2
     assert "exactly one of --pool" in capsys.readouterr().err
     assert not out.exists()
+
+
+# ============================================================================ --bounds (issue 15)
+@pytest.fixture(scope="module")
+def distil_dir(tmp_path_factory):
+    from distillaw.published import published
+
+    p = published("busbridge2025").point()
+    rng = np.random.default_rng(1)
+    post = Posterior.from_params("distillation", {
+        **p, "E": p["E"] * np.exp(rng.normal(0, 0.01, 8)),
+        "A": p["A"] * np.exp(rng.normal(0, 0.05, 8)), "sigma": np.full(8, 0.01)})
+    return post.save(tmp_path_factory.mktemp("model") / "distil")
+
+
+def test_plan_teacher_target_on_the_lower_bound_warns(distil_dir, tmp_path, capsys):
+    """With the published law, the best teacher for a 1e7 student is about 1.7e9: a
+    search starting at 1e10 finds it on the lower bound, and the plan says so."""
+    out = tmp_path / "plan.csv"
+    common = ["--ranges", "N=1e7; M=20; N_T=1e8; M_T=20", "--target", "teacher",
+              "--student", "1e7", "--k", "1", "--budget", "1e20", "--draws", "8",
+              "--out", str(out), "--json"]
+    rc = main(["plan", str(distil_dir), *common, "--bounds", "N_T=1e10:1e12"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    doc = json.loads(cap.out)
+    assert doc["target"]["median"][0] == pytest.approx(1e10)
+    assert "warning: the optimal teacher sits on the lower search bound (1e+10" in cap.err
+    assert "8 of 8 draws; the median sits there" in doc["info"]["warnings"][0]
+    rc = main(["plan", str(distil_dir), *common, "--bounds", "N_T=1e6:1e12"])
+    cap = capsys.readouterr()
+    assert rc == 0 and "warnings" not in json.loads(cap.out)["info"]
+    assert 1e8 < json.loads(cap.out)["target"]["median"][0] < 1e10
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("N_X=1:2", "--bounds: 'N_X=1:2' is not KEY=LOW:HIGH"),
+    ("N_T=1e9:1e8", "0 < LOW < HIGH"),
+    ("N_T=1e8:1e9,N_T=1e8:1e10", "given twice"),
+])
+def test_plan_bad_bounds_one_line_exit_2(distil_dir, tmp_path, capsys, spec, words):
+    out = tmp_path / "plan.csv"
+    rc = main(["plan", str(distil_dir), "--ranges", "N=1e7; M=20", "--target", "teacher",
+               "--student", "1e7", "--k", "1", "--budget", "1e20", "--out", str(out),
+               "--bounds", spec])
+    err = capsys.readouterr().err
+    assert rc == 2 and words in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -375,3 +375,56 @@ def test_search_budget_surface_matches_the_compute_law(scenario, fm):
     ref = student_tokens_for_budget(C, np.exp(lNS), np.exp(u), np.exp(lDT), scenario, fm)
     np.testing.assert_allclose(ours, ref, rtol=1e-12)
     np.testing.assert_allclose(surf.finv(surf.logF(u)), u, atol=1e-10)
+
+
+# ============================================================================ fragility (issue 15)
+def _published_point():
+    return Posterior.from_params("distillation", published("busbridge2025").point())
+
+
+def test_flat_ridge_is_reported_as_ranges_with_a_warning():
+    """Teacher inference with the published law: the teacher's tokens are a flat ridge (any
+    D_T from tens of T up to the cap scores within 0.001 nats); the result says so."""
+    a = allocate(_published_point(), 1e21, student=1e9, scenario="teacher-inference",
+                 regret=False, frontier=False)
+    near = a.to_dict()["near_optimal"]
+    lo, hi = near["ranges"]["D_T"]
+    assert lo <= a.D_T <= hi and hi / lo > 100
+    assert near["tol_nats"] == a.optimal_tol
+    assert "D_T upper" in near["reaches_bound"]
+    ridge = [w for w in a.warnings if w.startswith("flat ridge")]
+    assert len(ridge) == 1 and "D_T" in ridge[0] and "N_T" not in ridge[0]
+    assert any("near-optimal set reaches the search bound of D_T upper" in w
+               for w in a.warnings)
+    # A tighter tolerance gives a narrower (nested) set.
+    b = allocate(_published_point(), 1e21, student=1e9, scenario="teacher-inference",
+                 regret=False, frontier=False, optimal_tol=1e-6)
+    blo, bhi = b.near_optimal["ranges"]["D_T"]
+    assert bhi / blo < hi / lo
+
+
+def test_sharp_optimum_has_narrow_ranges_and_no_ridge_warning():
+    a = allocate(_published_point(), 1e21, student=1e9, scenario="teacher-pretraining",
+                 regret=False, frontier=False)
+    r = a.near_optimal["ranges"]
+    for key, val in (("N_T", a.N_T), ("D_T", a.D_T), ("D_S", a.D_S)):
+        assert r[key][0] <= val * (1 + 1e-9) and r[key][1] >= val * (1 - 1e-9)
+        assert r[key][1] / r[key][0] < 2.0
+    assert not any("flat ridge" in w or "near-optimal" in w for w in a.warnings)
+
+
+def test_supervised_allocation_reports_its_near_optimal_sizes():
+    chin = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+    a = allocate(Posterior.from_params("supervised", chin), 5.88e23,
+                 flops_model=FlopsModel.plain(), regret=False, frontier=False)
+    lo, hi = a.near_optimal["ranges"]["N_S"]
+    assert lo < a.N_S < hi and hi / lo < 2.0
+    fixed = allocate(Posterior.from_params("supervised", chin), 5.88e23, student=1e10,
+                     flops_model=FlopsModel.plain(), regret=False, frontier=False)
+    assert fixed.near_optimal is None and fixed.to_dict()["near_optimal"] is None
+
+
+def test_near_optimal_can_be_skipped():
+    a = allocate(_published_point(), 1e21, student=1e9, scenario="teacher-inference",
+                 regret=False, frontier=False, near_optimal=False)
+    assert a.near_optimal is None and not any("flat ridge" in w for w in a.warnings)

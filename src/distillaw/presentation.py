@@ -81,6 +81,29 @@ def allocation_headline(a) -> str:
             f"P(beats supervised) = {a.p_beats_supervised:.2f}.")
 
 
+_NEAR_WORDS = (("N_S", "size", ""), ("N_T", "teacher", " parameters"),
+               ("D_T", "teacher tokens", ""), ("D_S", "student tokens", ""))
+
+
+def near_optimal_words(a) -> str | None:
+    """The near-optimal set of an :class:`~distillaw.decision.Allocation` in words: each
+    quantity's range over the allocations within ``optimal_tol`` nats of the best risk
+    score, e.g. ``'teacher tokens 24.3B-100P ...'``; ``None`` when there is nothing to
+    choose."""
+    near = getattr(a, "near_optimal", None)
+    if not near:
+        return None
+    parts = []
+    for key, word, unit in _NEAR_WORDS:
+        if key in near["ranges"]:
+            lo, hi = near["ranges"][key]
+            span = (fmt_count(lo) if fmt_count(lo) == fmt_count(hi) else
+                    f"{fmt_count(lo)} to {fmt_count(hi)}")
+            parts.append(f"{word} {key} {span}{unit}")
+    return (", ".join(parts) + f" (every allocation in this set scores within "
+            f"{near['tol']:g} nats of the best)")
+
+
 def allocation_summary(a) -> str:
     """Plain-words summary of an :class:`~distillaw.decision.Allocation`: what to do, what
     loss to expect, how sure we are."""
@@ -117,5 +140,8 @@ def allocation_summary(a) -> str:
         lines.append(f"Expected regret against each draw's own optimum: "
                      f"{fmt_small(a.expected_regret)} nats; P(chosen allocation "
                      f"optimal, within {a.optimal_tol:g} nats) = {a.p_optimal:.2f}.")
+    near = near_optimal_words(a)
+    if near:
+        lines.append(f"Near-optimal set: {near}.")
     lines += [f"Note: {w}" for w in a.warnings]
     return "\n".join(lines)

@@ -12,3 +12,18 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Validate, import and simulate run tables.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .._version import __version__
+
+        typer.echo(f"distillaw {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_print_version,
+                                          is_eager=True, help="Print the version and exit.")
+             ) -> None:
+    """Bayesian scaling laws for knowledge distillation: fit, predict, report, plan, run."""

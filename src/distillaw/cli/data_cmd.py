@@ -26,7 +26,10 @@ def validate(
     columns: str | None = typer.Option(None, "--columns", help=COLUMNS_HELP),
     json_out: bool = typer.Option(False, "--json", help="print the summary as JSON."),
 ) -> None:
-    """Validate FILE and print a summary, or a one-line error (exit code 2)."""
+    """Validate FILE and print a summary, or a one-line error (exit code 2).
+
+    Example: distillaw data validate data/runs/cpu_sweep.csv
+    """
     _check_format(format)
     table = load(file, format=format, columns=parse_columns(columns), require_loss=not plan)
     summary = {"file": str(file), **summarise_runs(table)}
@@ -67,7 +70,10 @@ def import_(
 def simulate(
     out_dir: Path = typer.Option(Path("data/simulated"), "--out", help="folder for the shipped sets."),
 ) -> None:
-    """Regenerate the shipped simulated sets (supervised.csv, distillation.csv + truth)."""
+    """Regenerate the shipped simulated sets (supervised.csv, distillation.csv + truth).
+
+    Example: distillaw data simulate --out simulated
+    """
     from ..simulate import write_shipped
 
     check_output_dir(out_dir, f"--out {out_dir}")

@@ -105,10 +105,22 @@ def fit_command(
                                                "rows (Epoch drop 5)."),
     columns: str = typer.Option(None, "--columns", help=COLUMNS_HELP),
     name: str = typer.Option(None, "--name", help="Name on the model card."),
-    as_json: bool = typer.Option(False, "--json", help="Print the parameter summary as JSON."),
+    prior: list[str] = typer.Option(None, "--prior", help="Override one prior: "
+                                    "NAME=Dist(key=value, ...) or NAME=JSON, e.g. "
+                                    "'log_E=Normal(mu=0.22, sigma=0.05)' (repeatable; names "
+                                    "as on the model card)."),
+    priors_file: Path = typer.Option(None, "--priors", help="JSON file {NAME: prior, ...} "
+                                     "(each a Dist(...) string or {\"dist\", \"kwargs\"}); "
+                                     "--prior overrides it."),
+    as_json: bool = typer.Option(False, "--json", help="Print the parameter summary (95% "
+                                 "intervals), the output folder and the model notes as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
 ):
-    """Fit a law's posterior by NUTS and save it (posterior.nc, card.json, card.md)."""
+    """Fit a law's posterior by NUTS and save it (posterior.nc, card.json, card.md).
+
+    Example: distillaw fit data/simulated/supervised.csv --law supervised --out
+    fits/sup --draws 200 --tune 200 --chains 2 --prior 'log_E=Normal(mu=0.2, sigma=0.05)'
+    """
     _choice(law, LAWS, "law")
     _choice(form, FORMS, "form")
     if form is not None and law == "capacity-gap":
@@ -120,6 +132,13 @@ def fit_command(
         raise CLIError("--group is supported for the supervised and distillation laws")
     if not data.is_file():
         raise CLIError(f"{data}: no such data file")
+    from ..models import ModelSpec
+    from .prior_args import gather_priors
+
+    overrides = gather_priors(priors_file, prior)
+    # The API's validation before any work (unknown prior names list the valid ones for this
+    # law, form, likelihood and error model).
+    ModelSpec(law, form=form, group=group, likelihood=likelihood, priors=overrides, error=error)
     from ..posterior import check_save_target
 
     check_save_target(out, f"--out {out}")  # before sampling: never throw a fit away
@@ -135,7 +154,7 @@ def fit_command(
         info(f"fitting the {law} law on {len(table)} rows of {data} with {sampler} "
              f"({chains} chains x {draws} draws)")
     post = fit(table, law, form=form, group=group, likelihood=likelihood, error=error,
-               sampler=sampler,
+               sampler=sampler, priors=overrides,
                draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progress,
                name=name or out.name)
     post.model_info["data_file"] = str(data)
@@ -147,12 +166,16 @@ def fit_command(
         post.check()
     except DiagnosticsError as exc:  # saved anyway: the card records the diagnostics
         info(f"warning: {exc} (more --draws/--tune may help; see {out / 'card.md'})")
+    notes = list((post.model_info or {}).get("notes", []))
     if as_json:
-        emit_json(fit_json(post))
+        emit_json({**fit_json(post), "out": str(out), "notes": notes})
     else:
         rhat = "n/a" if d["r_hat_max"] is None else f"{d['r_hat_max']:.3f}"
         info(f"saved {out} (r_hat max {rhat}, min bulk ESS {d['ess_bulk_min']:.0f}, "
              f"{d['divergences']} divergences)")
+        for n in notes:
+            info(f"note: {n}")
+        typer.echo(f"parameters: median and {JSON_CI:.0%} interval (lower, upper)")
         typer.echo(post.summary(JSON_CI).to_string(float_format=lambda v: f"{v:.4g}"))
     return 0
 
@@ -183,8 +206,20 @@ def predict_command(
     N_T: float = typer.Option(None, "--N-T", help="Single point: teacher parameters."),
     D_T: float = typer.Option(None, "--D-T", help="Single point: teacher tokens."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (single point or summary)."),
+    optimal_teacher: bool = typer.Option(False, "--optimal-teacher", help="Distillation "
+                                         "posterior: the optimal teacher for the student "
+                                         "--N trained on --D tokens (its size N_T* when "
+                                         "trained on --teacher-tokens-per-param tokens per "
+                                         "parameter, its loss, the student loss)."),
+    teacher_tpp: float = typer.Option(20.0, "--teacher-tokens-per-param", help="Tokens per "
+                                      "parameter of candidate teachers for --optimal-teacher."),
 ):
-    """Predict loss (or optimal teacher size) with intervals from a saved posterior."""
+    """Predict loss (or optimal teacher size) with intervals from a saved posterior.
+
+    Example: distillaw predict models/distillation --N 1e9 --D 2e10 --N-T 7e9 --D-T 1.4e11
+
+    Example: distillaw predict models/distillation --N 1e9 --D 2e10 --optimal-teacher
+    """
     if not 0.0 < ci < 1.0:
         raise CLIError(f"--ci must be in (0, 1), got {ci}")
     single = any(v is not None for v in (N, D, L_T, N_T, D_T))
@@ -202,6 +237,11 @@ def predict_command(
         if out.parent and not out.parent.is_dir():
             raise CLIError(f"--out {out}: folder {out.parent} does not exist")
         check_output_file(out, f"--out {out}")
+    if optimal_teacher:
+        if not single or any(v is not None for v in (L_T, N_T, D_T)) or predictive:
+            raise CLIError("--optimal-teacher takes a single student (--N, --D) and no "
+                           "teacher, --points or --predictive")
+        _finite_positive(teacher_tpp, "teacher-tokens-per-param")
     if not model_dir.is_dir():
         raise CLIError(f"{model_dir}: no such model directory")
 
@@ -210,6 +250,8 @@ def predict_command(
     from ..posterior import Posterior
 
     post = Posterior.load(model_dir)
+    if optimal_teacher:
+        return _optimal_teacher(post, N, D, ci, teacher_tpp, group, as_json)
     if single:
         if N is None:
             raise CLIError("a single point needs --N")
@@ -269,7 +311,69 @@ def predict_command(
         emit_json({"law": post.law, "ci": ci, "predictive": predictive, "rows": len(pred),
                    "out": str(out)})
     else:
-        info(f"wrote {out} ({len(pred)} rows with median, lower, upper)")
+        info(f"wrote {out} ({len(pred)} rows with median and {ci:.0%} interval lower, upper)")
+    return 0
+
+
+# Teacher sizes searched by Posterior.optimal_teacher (optimal_teacher_size_from_law).
+_TEACHER_SIZE_BOUNDS = (1e6, 1e14)
+
+
+def _optimal_teacher(post, N, D, ci: float, tpp: float, group, as_json: bool) -> int:
+    """``predict --optimal-teacher``: the optimal teacher's size and loss, with intervals,
+    and a warning when the size sits on the searched range's bound."""
+    import numpy as np
+
+    if post.law != "distillation":
+        raise CLIError(f"--optimal-teacher needs a distillation posterior; this one is "
+                       f"{post.law}" + (" (predict --N gives its N_T* directly)"
+                                        if post.law == "capacity-gap" else ""))
+    if N is None or D is None:
+        raise CLIError("--optimal-teacher needs the student's --N and --D")
+    if group is not None:
+        raise CLIError("--optimal-teacher does not take --group")
+    with np.errstate(all="ignore"):
+        ot = post.optimal_teacher([N], [D], tokens_per_param=tpp, ci=ci)
+    from ..draws import interval
+    from ..guards import check_finite
+
+    out = {}
+    for key in ("N_T", "L_T_of_N_T", "L_S_of_N_T", "L_T", "L_S"):
+        x = ot.draws[key][:, 0]
+        check_finite(x, f"the optimal teacher ({key})", error=CLIError)
+        m, lo, hi = interval(x, ci)
+        out[key] = {"median": float(m), "lower": float(lo), "upper": float(hi)}
+    nt = np.log(ot.draws["N_T"][:, 0])
+    warnings = []
+    for side, b in zip(("lower", "upper"), _TEACHER_SIZE_BOUNDS, strict=True):
+        n = int(np.sum(np.abs(nt - np.log(b)) < 1e-3))
+        if n:
+            warnings.append(f"the optimal teacher size sits on the {side} bound of the "
+                            f"searched range ({b:.3g} parameters) for {n} of {nt.size} draws: "
+                            f"the law's optimum may lie beyond it")
+    result = {"law": post.law, "point": {"N": N, "D": D}, "quantity": "optimal_teacher",
+              "ci": ci, "teacher_tokens_per_param": tpp, "draws": int(nt.size),
+              "N_T": out["N_T"], "L_T": out["L_T_of_N_T"], "L_S": out["L_S_of_N_T"],
+              "optimal_teacher_loss": out["L_T"], "student_loss_at_optimal_teacher_loss":
+              out["L_S"],
+              "warnings": warnings}
+    for w in warnings:
+        info(f"warning: {w}")
+    if as_json:
+        emit_json(result)
+        return 0
+    lab = f"{ci:.0%} interval"
+
+    def line(name, d, fmt):
+        return (f"{name}: median {d['median']:{fmt}}, {lab} [{d['lower']:{fmt}}, "
+                f"{d['upper']:{fmt}}]")
+
+    typer.echo(line(f"optimal teacher size N_T* (teachers on {tpp:g} tokens/param)",
+                    out["N_T"], ".4g"))
+    typer.echo(line("its loss L_T (nats)", out["L_T_of_N_T"], ".4f"))
+    typer.echo(line("student loss with it (nats)", out["L_S_of_N_T"], ".4f"))
+    typer.echo(line("student-optimal teacher loss L_T* (any teacher size and tokens)",
+                    out["L_T"], ".4f"))
     return 0
 
 

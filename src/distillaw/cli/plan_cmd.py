@@ -48,6 +48,10 @@ def plan_command(
                              "quantile:Q | cvar:A | mean-sd:L."),
     group: str | None = typer.Option(None, "--group", help="group of a hierarchical "
                                      "posterior (target, and pool rows without a group)."),
+    bounds: str | None = typer.Option(None, "--bounds", help="search ranges of the target, "
+                                      "e.g. 'N_T=1e8:1e12,D_T=1e9:1e13' (keys N_S, N_T, D_T, "
+                                      "D_S, M_S as in report --bounds; N_T also bounds "
+                                      "--target teacher, default 1e6:1e14)."),
     draws: int = typer.Option(1000, "--draws", help="posterior draws used."),
     fantasies: int = typer.Option(64, "--fantasies", help="fantasy scenarios (importance "
                                   "criterion)."),
@@ -64,14 +68,19 @@ def plan_command(
     """Plan the next runs: most expected uncertainty reduction of the target per FLOP.
 
     Writes OUT in the run-table schema (L empty) with predicted loss, expected gain and
-    cost per run; `distillaw run OUT` executes it. Example: distillaw plan models/chin
-    --ranges 'N=1e8:1e10:5; M=10,20,40' --target allocation --alloc-budget 1e23 --k 4
-    --budget 1e20 --out plan.csv
+    cost per run; `distillaw run OUT` executes it.
+
+    Example: distillaw plan models/supervised --ranges 'N=1e8:1e10:5; M=10,20,40'
+    --target allocation --alloc-budget 1e23 --k 4 --budget 1e21 --out plan.csv
+
+    Example: distillaw plan models/distillation --ranges 'N=1e7; M=20; N_T=1e8:1e9:3;
+    M_T=20' --target teacher --student 1e7 --bounds N_T=1e7:1e12 --k 2 --budget 1e20
+    --draws 200 --out plan-teacher.csv
     """
     from ..loaders import load
     from ..planning import candidate_grid, plan
     from ..posterior import Posterior
-    from .ranges import parse_ranges
+    from .ranges import parse_bounds, parse_ranges
 
     if (pool is None) == (ranges is None):
         raise CLIError("give exactly one of --pool FILE.csv or --ranges SPEC")
@@ -100,6 +109,7 @@ def plan_command(
 
         cost_model = FlopsModel(n_ctx=4096 if n_ctx is None else n_ctx,
                                 n_vocab=32768 if n_vocab is None else n_vocab)
+    bounds_kw = parse_bounds(bounds) if bounds is not None else None
     parsed = parse_ranges(ranges) if ranges is not None else None
     if parsed is not None:  # the size of the grid before building it
         check_candidates(grid_size(parsed), min(draws, 10 ** 9), error=CLIError,
@@ -113,11 +123,14 @@ def plan_command(
     result = plan(post, candidates, target=target, k=k, budget=budget, cost=cost_model, seed=seed,
                   method=method, criterion=criterion, group=group, student=student,
                   student_tokens=student_tokens, alloc_budget=alloc_budget, scenario=scenario,
-                  risk=risk, draws=draws, n_fantasies=fantasies, existing=runs)
+                  risk=risk, draws=draws, n_fantasies=fantasies, existing=runs,
+                  bounds=bounds_kw)
     result.to_csv(out)
     warning = result.info.get("warning")
     if warning:
         info(f"warning: {warning}")
+    for w in result.info.get("warnings", []):
+        info(f"warning: {w}")
     if json_out:
         emit_json({**result.to_dict(), "out": str(out)})
         return

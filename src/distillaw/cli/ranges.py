@@ -77,3 +77,35 @@ def parse_ranges(spec: str) -> dict:
     if "N" not in out:
         raise PlanningError("--ranges: key N (model or student sizes) is required")
     return out
+
+
+_BOUND_KEYS = ("N_S", "N_T", "D_T", "D_S", "M_S")
+
+
+def parse_bounds(spec: str, keys: tuple[str, ...] = _BOUND_KEYS) -> dict:
+    """Parse ``--bounds`` (``KEY=LOW:HIGH`` items separated by ``,`` or ``;``) into the
+    ``bounds=`` mapping of :func:`distillaw.decision.allocate`.
+
+    Example
+    -------
+    >>> parse_bounds("N_T=1e8:1e12,D_T=1e9:1e13")
+    {'N_T': (100000000.0, 1000000000000.0), 'D_T': (1000000000.0, 10000000000000.0)}
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise PlanningError("--bounds: empty spec (e.g. 'N_T=1e8:1e12,D_T=1e9:1e13')")
+    out: dict = {}
+    for item in re.split(r"[;,\s]+", spec.strip()):
+        if not item:
+            continue
+        key, sep, val = item.partition("=")
+        key = key.strip()
+        if not sep or key not in keys:
+            raise PlanningError(f"--bounds: {item!r} is not KEY=LOW:HIGH with KEY one of "
+                                f"{', '.join(keys)}")
+        if key in out:
+            raise PlanningError(f"--bounds: key {key!r} given twice")
+        m = re.fullmatch(rf"({_NUM}):({_NUM})", val.strip())
+        if not m or not 0 < float(m.group(1)) < float(m.group(2)) < float("inf"):
+            raise PlanningError(f"--bounds: {item}: use LOW:HIGH with 0 < LOW < HIGH")
+        out[key] = (float(m.group(1)), float(m.group(2)))
+    return out

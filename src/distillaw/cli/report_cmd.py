@@ -39,6 +39,10 @@ def report_command(
                               "context 4096 and vocabulary 32768) | 6nd."),
     group: str | None = typer.Option(None, "--group", help="group of a hierarchical "
                                      "posterior."),
+    bounds: str | None = typer.Option(None, "--bounds", help="search ranges, e.g. "
+                                      "'N_T=1e8:1e12,D_T=1e9:1e13' (keys N_S, N_T, D_T, D_S, "
+                                      "and M_S = tokens per parameter of a free student; "
+                                      "default [1e6, 1e17] each, M_S [1, 1e6])."),
     supervised: str | None = typer.Option(None, "--supervised", help="supervised-law "
                                           "parameters to use instead of the posterior's own: "
                                           "a saved posterior folder or a published name "
@@ -46,8 +50,8 @@ def report_command(
 ) -> None:
     """Write the compute-allocation report: distil or train supervised, how, and how sure.
 
-    Example: distillaw report models/busbridge-sim --budget 1e21 --student 1e9
-    --scenario teacher-pretraining --risk cvar:0.9 --out out/report
+    Example: distillaw report models/distillation --budget 1e21 --student 1e9
+    --scenario teacher-pretraining --risk cvar:0.9 --draws 500 --out out/report
     """
     from ..errors import DistillawError
     from ..laws.compute import DEFAULT_FLOPS, SCENARIOS, FlopsModel
@@ -68,6 +72,9 @@ def report_command(
         raise CLIError(f"--draws must be >= 1, got {draws}")
     if flops not in ("busbridge", "6nd"):
         raise CLIError(f"unknown --flops {flops!r}; choose busbridge or 6nd")
+    from .ranges import parse_bounds
+
+    bounds_kw = parse_bounds(bounds) if bounds is not None else None
     from .._io import check_output_dir
 
     check_output_dir(out, f"--out {out}")  # before any work: never throw a report away
@@ -92,12 +99,17 @@ def report_command(
     fm = FlopsModel.plain() if flops == "6nd" else DEFAULT_FLOPS
     command = " ".join(["distillaw report", str(model_dir), "--budget", f"{budget:g}"]
                        + (["--student", f"{student:g}"] if student is not None else [])
-                       + ["--scenario", scenario, "--risk", risk, "--out", str(out)])
+                       + ["--scenario", scenario, "--risk", risk]
+                       + (["--bounds", bounds] if bounds is not None else [])
+                       + ["--out", str(out)])
     info(f"distillaw report: {post!r} from {model_dir}")
     rep = write_report(post, out, budget=budget, student=student, scenario=scenario, risk=risk,
                        flops_model=fm, supervised=sup, group=group, max_draws=draws, seed=seed,
-                       progress=info, info={"model_dir": str(model_dir), "command": command})
+                       bounds=bounds_kw, progress=info,
+                       info={"model_dir": str(model_dir), "command": command})
     info(rep.allocation.headline())
+    for w in rep.allocation.warnings:
+        info(f"warning: {w}")
     info(f"wrote {out}/report.html, report.md, allocation.json and "
          f"{len(rep.figures)} figures in {rep.info['seconds']:.1f} s")
     if json_out:

@@ -103,6 +103,9 @@ def run(
 
     Plan mode: `distillaw run PLAN.csv --runs RUNS.csv`. Pair mode: `distillaw run --teacher
     1e5 --student 3e4 --runs RUNS.csv` (teacher, student baseline and distillation).
+
+    Example (shows what would run, trains nothing): distillaw run --teacher 1e5 --student
+    3e4 --runs runs.csv --dry-run
     """
     pair = teacher is not None or student is not None
     if plan is not None and pair:

@@ -48,6 +48,16 @@ finitely many draws from wandering along the ridge to absurd teachers. ``tie_tol
 returns the raw optimum instead (in the teacher-inference scenario that is the overtrained
 teacher at the ``D_T`` cap the paper reports).
 
+Fragility
+---------
+Every allocation also carries its *near-optimal set*: the teachers (for the chosen student;
+the model sizes of a supervised allocation) whose risk score is within ``optimal_tol`` nats
+of the best, as ranges of ``N_T``, ``D_T``, ``D_S`` (``Allocation.near_optimal``, and
+``near_optimal`` in ``to_dict()``). A range wider than a factor of 2 is a *flat ridge*
+(the posterior does not pin that quantity down), and a set that reaches a search bound may
+extend beyond it; both are stated in ``Allocation.warnings``, hence in the report, in
+``allocation.json`` and on the command line.
+
 Package layout: ``settings`` (bounds, resolution, the budget check), ``draws`` (the
 parameter draws an allocation needs), ``scoring`` (candidates on all draws, blocked and
 threaded), ``geometry`` (the budget surface), ``search`` (nested minimisation), ``result``

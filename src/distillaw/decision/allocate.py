@@ -22,9 +22,10 @@ from ..laws.compute import (
     supervised_flops,
 )
 from ..laws.supervised import log_supervised_loss
+from ..presentation import fmt_count
 from ..risk import Risk, parse_risk
 from .draws import _collect_draws, _Params
-from .frontiers import _frontier_teacher, _frontier_tokens
+from .frontiers import _frontier_teacher, _frontier_tokens, _near_optimal, _near_optimal_supervised
 from .geometry import _infeasible_message, _Surface
 from .result import Allocation, _Choice, _OwnOptima
 from .scoring import _pool, _precision, _Scorer
@@ -41,7 +42,7 @@ def allocate(posterior, budget: float, *, student: float | None = None,
              optimal_tol: float = 1e-3, tie_tol: float = 5e-4,
              resolution: Resolution | None = None, frontier_draws: int = 500,
              threads: int | None = None, precision: str = "mixed",
-             ci: float = CI) -> Allocation:
+             ci: float = CI, near_optimal: bool = True) -> Allocation:
     """Risk-optimal allocation of a FLOPs budget to teacher and student (or supervised).
 
     Parameters
@@ -91,6 +92,11 @@ def allocate(posterior, budget: float, *, student: float | None = None,
     precision : str
         ``"mixed"`` (default): coarse grids scored in float32, refinement and every reported
         number in float64; ``"float64"``: everything in float64 (slower).
+    near_optimal : bool
+        Also find the set of allocations within ``optimal_tol`` nats of the best risk score
+        (``Allocation.near_optimal``: ranges of N_T, D_T, D_S; for a free supervised model
+        its sizes) and warn about flat ridges and sets on a search bound (default; about
+        half again the time of an allocation without regret or frontiers).
 
     Returns
     -------
@@ -136,6 +142,16 @@ def allocate(posterior, budget: float, *, student: float | None = None,
         else:
             out = _allocate_distillation(surface, params, scorer, student, res, regret,
                                          tie_tol, seed)
+        # The set of allocations within optimal_tol of the best score: a flat ridge shows as
+        # wide ranges, which the result and its warnings state.
+        if not near_optimal:
+            near = None
+        elif law == "distillation":
+            near = _near_optimal(surface, scorer, out, optimal_tol)
+        elif student is None:
+            near = _near_optimal_supervised(surface, scorer, out, optimal_tol)
+        else:
+            near = None             # a fixed student trained supervised: nothing to choose
         fr_t = fr_d = None
         if frontier and law == "distillation":
             sub = thin(draws, frontier_draws, seed + 3)
@@ -153,8 +169,10 @@ def allocate(posterior, budget: float, *, student: float | None = None,
         optimal_tol=optimal_tol, draw_optima=None if out.own is None else out.own.table,
         frontier_teacher=fr_t, frontier_tokens=fr_d, flops_model=flops_model.to_dict(),
         bounds=b, n_draws=params.S, seed=seed, tie_tol=tie_tol if law == "distillation" else 0.0,
-        ci=ci, risk_label=risk_obj.label, n_evaluations=n_evals)
-    alloc.warnings = _warnings(alloc) + extrapolation_warnings(alloc, posterior, supervised)
+        ci=ci, risk_label=risk_obj.label, n_evaluations=n_evals, near_optimal=near,
+        resolution=res)
+    alloc.warnings = (_warnings(alloc) + _ridge_warnings(alloc)
+                      + extrapolation_warnings(alloc, posterior, supervised))
     if alloc.budget_check() > 1e-8:
         raise DecisionError(f"internal error: the allocation spends {alloc.flops['total']:.6g} "
                             f"FLOPs, not the budget {C:.6g}")
@@ -187,6 +205,48 @@ def _warnings(a: Allocation) -> list[str]:
                    f"laws are usually fitted on (about 10-1000): treat the numbers as "
                    f"extrapolation")
     return out
+
+
+_RANGE_WORDS = {"N_T": ("teacher size", "parameters"), "D_T": ("teacher tokens", "tokens"),
+                "D_S": ("student tokens", "tokens"), "N_S": ("model size", "parameters")}
+RIDGE_FACTOR = 2.0   # a near-optimal range wider than this factor is called a flat ridge
+
+
+def _ridge_warnings(a: Allocation) -> list[str]:
+    """Flat ridges: quantities whose near-optimal range spans more than ``RIDGE_FACTOR``,
+    and near-optimal sets that reach a search bound (the set may extend beyond it)."""
+    near = a.near_optimal
+    if not near:
+        return []
+    wide = [(k, lo, hi) for k, (lo, hi) in near["ranges"].items()
+            if k in _RANGE_WORDS and hi > RIDGE_FACTOR * lo]
+    out = []
+    if wide:
+        parts = [f"{_RANGE_WORDS[k][0]} {k} from {fmt_count(lo)} to {fmt_count(hi)} "
+                 f"{_RANGE_WORDS[k][1]}" for k, lo, hi in wide]
+        who = (f"the {fmt_count(a.N_S)} student" if a.student_fixed or a.kind == "supervised"
+               else f"the chosen {fmt_count(a.N_S)} student")
+        who = who if a.kind == "distillation" else "this budget"
+        out.append(f"flat ridge: for {who}, allocations with {' and '.join(parts)} all "
+                   f"score within {near['tol']:g} nats of the best risk score ({a.risk}); the "
+                   f"posterior does not pin {'these' if len(wide) > 1 else 'this'} down, so "
+                   f"choose within the range on other grounds (cost, data available)")
+    hits = [h for h in near["reaches_bound"] if not _on_bound(a, h)]
+    if hits:
+        out.append(f"the near-optimal set reaches the search bound of "
+                   f"{', '.join(hits)} and may extend beyond it (change bounds= / --bounds "
+                   f"to search further)")
+    return out
+
+
+def _on_bound(a: Allocation, hit: str) -> bool:
+    """True when the chosen allocation itself sits on that bound (already warned about)."""
+    key, side = hit.split()
+    val = {"N_T": a.N_T, "D_T": a.D_T, "D_S": a.D_S, "N_S": a.N_S}.get(key)
+    if val is None:
+        return False
+    b = a.bounds[key][0 if side == "lower" else 1]
+    return abs(math.log(val) - math.log(b)) < 1e-3
 
 
 def _allocate_supervised(surface: _Surface, params: _Params, scorer: _Scorer, student,

@@ -128,3 +128,78 @@ def _frontier_tokens(surface: _Surface, scorer: _Scorer, out: _Choice, res: Reso
     df.loc[~feas, ["N_T", "D_T", "score", "median", "lower", "upper", "mean"]] = np.nan
     df["chosen"] = np.isclose(x, math.log(D_S), rtol=0, atol=1e-12)
     return df.reset_index(drop=True)
+
+
+# ============================================================================ near-optimal set
+def _near_optimal(surface: _Surface, scorer: _Scorer, out: _Choice, tol: float,
+                  n: int = 48) -> dict:
+    """Every teacher within ``tol`` nats of the best risk score, for the chosen student.
+
+    A grid over (teacher compute ``t``, teacher size ``u``) on the feasible surface, scored
+    on all draws; then a second grid over the bounding box of the accepted cells (one cell
+    wider on each side), so the ranges are resolved to about 1/``n`` of that box. The
+    chosen allocation always belongs to the set. Returns the ranges (low, high) of
+    ``N_T``, ``D_T``, ``D_S`` and ``teacher_flops`` (pretraining ``3 F(N_T) D_T``), and
+    which search bounds the set reaches.
+    """
+    lNS = math.log(out.N_S)
+    f = _distillation_scores(surface, scorer, False)
+    tlo_s, thi_s = (float(x[0]) for x in surface.t_range(np.array([lNS])))
+    t_star = LOG3 + float(surface.logF(np.array(math.log(out.N_T)))) + math.log(out.D_T)
+    u_star = math.log(out.N_T)
+    best = float(out.score)
+    box = (tlo_s, thi_s, -np.inf, np.inf)
+    w = np.linspace(0.0, 1.0, n)
+    for _ in range(2):
+        t = box[0] + (box[1] - box[0]) * w
+        ulo, uhi = surface.u_range(np.full(n, lNS), t)
+        ulo, uhi = np.maximum(ulo, box[2]), np.minimum(uhi, box[3])
+        ok = np.isfinite(ulo) & np.isfinite(uhi) & (ulo <= uhi)
+        U = np.where(ok[:, None], ulo[:, None] + (uhi - ulo)[:, None] * w[None, :], u_star)
+        T = np.broadcast_to(t[:, None], U.shape)
+        v = np.where(ok[:, None], f(None, np.full((n, 1), lNS), t[:, None], U), np.inf)
+        best = min(best, float(np.min(v)))
+        good = v <= best + tol
+        tg = np.concatenate([T[good], [t_star]])
+        ug = np.concatenate([U[good], [u_star]])
+        dt = (box[1] - box[0]) / (n - 1)
+        du = float(np.max(np.where(ok, uhi - ulo, 0.0))) / (n - 1)
+        box = (max(tlo_s, tg.min() - dt), min(thi_s, tg.max() + dt), ug.min() - du,
+               ug.max() + du)
+    lDT = surface.lDT(tg, ug)
+    lDS = surface.lDS(np.full(tg.shape, lNS), tg, ug)
+    lDS = np.where(np.isfinite(lDS), lDS, math.log(out.D_S))
+    ranges = {"N_T": np.exp(ug), "D_T": np.exp(lDT), "D_S": np.exp(lDS),
+              "teacher_flops": np.exp(tg)}
+    ranges = {k: (float(np.min(x)), float(np.max(x))) for k, x in ranges.items()}
+    return {"tol": float(tol), "ranges": ranges, "student": out.N_S,
+            "reaches_bound": _reaches_bound(ranges, surface.bounds)}
+
+
+def _near_optimal_supervised(surface: _Surface, scorer: _Scorer, out: _Choice, tol: float,
+                             n: int = 256) -> dict:
+    """Every compute-optimal supervised model size within ``tol`` nats of the best risk
+    score (along the budget line ``3 F(N) D = C``)."""
+    lo, hi = surface.sup_u_range()
+    x = np.unique(np.concatenate([np.linspace(lo, hi, n), [math.log(out.N_S)]]))
+    v = scorer(x[None, :], surface.sup_lD(x)[None, :])[0]
+    good = v <= min(float(out.score), float(np.min(v))) + tol
+    good |= np.isclose(x, math.log(out.N_S), rtol=0, atol=1e-12)
+    xs = x[good]
+    ranges = {"N_S": (float(np.exp(xs.min())), float(np.exp(xs.max()))),
+              "D_S": (float(np.exp(surface.sup_lD(xs.max()))),
+                      float(np.exp(surface.sup_lD(xs.min()))))}
+    return {"tol": float(tol), "ranges": ranges, "student": None,
+            "reaches_bound": _reaches_bound(ranges, surface.bounds)}
+
+
+def _reaches_bound(ranges: dict, bounds: dict) -> list[str]:
+    """``"D_T upper"``-style labels of the search bounds a range touches (to 0.1%)."""
+    hit = []
+    for k, (lo, hi) in ranges.items():
+        if k not in bounds:
+            continue
+        for side, val, b in (("lower", lo, bounds[k][0]), ("upper", hi, bounds[k][1])):
+            if abs(math.log(val) - math.log(b)) < 1e-3:
+                hit.append(f"{k} {side}")
+    return hit

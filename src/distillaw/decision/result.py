@@ -94,6 +94,8 @@ class Allocation:
     risk_label: str = ""
     n_evaluations: int = 0
     warnings: list = field(default_factory=list)
+    near_optimal: dict | None = field(default=None, repr=False)
+    resolution: object | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ derived numbers
     @property
@@ -175,6 +177,7 @@ class Allocation:
                                                         self.bounds.items()},
             "budget_relative_error": self.budget_check(),
             "warnings": list(self.warnings),
+            "near_optimal": self.near_optimal_dict(),
         }
         if self.regret_draws is not None:
             d["regret"] = summarize(self.regret_draws, self.ci)
@@ -194,6 +197,16 @@ class Allocation:
             if self.regret_draws is not None:
                 d["draws"]["regret"] = self.regret_draws.tolist()
         return _jsonable(d)
+
+    def near_optimal_dict(self) -> dict | None:
+        """The set of allocations within ``optimal_tol`` nats of the best risk score, as
+        ranges ``{"N_T": [low, high], ...}`` (``None`` when there is nothing to choose)."""
+        n = self.near_optimal
+        if not n:
+            return None
+        return {"tol_nats": n["tol"], "student": n["student"],
+                "ranges": {k: list(v) for k, v in n["ranges"].items()},
+                "reaches_bound": list(n["reaches_bound"])}
 
     def headline(self) -> str:
         """One sentence: what to do (written by :mod:`distillaw.presentation`)."""

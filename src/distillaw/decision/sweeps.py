@@ -37,6 +37,7 @@ def crossover(posterior, budgets, *, student: float | None = None,
     """
     rows = []
     kw.setdefault("resolution", Resolution().coarse())
+    kw.setdefault("near_optimal", False)    # the sweep reports losses, not ranges
     nan = float("nan")
     for C in np.atleast_1d(np.asarray(budgets, float)):
         try:

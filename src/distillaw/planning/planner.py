@@ -28,7 +28,7 @@ from .pools import _prepare_pool, pool_costs
 from .result import Plan
 from .selection import _Budget, _greedy, _log_grid_order
 from .settings import CI, CRITERIA, DEFAULT_DRAWS, DEFAULT_FANTASIES, METHODS
-from .targets import as_target
+from .targets import TEACHER_BOUNDS, as_target
 
 
 def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: float,
@@ -39,7 +39,7 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
          draws: int = DEFAULT_DRAWS, n_fantasies: int = DEFAULT_FANTASIES,
          per_flop: bool = True, teacher_inference: bool = True,
          existing: pd.DataFrame | None = None, run_prefix: str | None = None,
-         allocate_kwargs: Mapping | None = None) -> Plan:
+         allocate_kwargs: Mapping | None = None, bounds: Mapping | None = None) -> Plan:
     """Choose up to ``k`` runs from ``pool`` within ``budget`` FLOPs.
 
     Parameters
@@ -73,6 +73,10 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
     per_flop : divide gains by marginal cost (default); ``False`` maximises gain per run.
     teacher_inference : charge teacher logits ``F(N_T) D_S`` on distillation runs.
     existing : finished runs (run table), used by ``log-grid`` to fill gaps around them.
+    bounds : search ranges of the target, as ``allocate(bounds=...)`` takes them
+        (``{"N_T": (low, high), ...}``): passed to the allocation target, and ``N_T`` bounds
+        the teacher target's search (default [1e6, 1e14]). An optimal teacher on a bound
+        is reported in ``info["warnings"]``.
     run_prefix : prefix of the plan's run ids (default from the posterior's data hash
         and the seed, so a new round gets new ids and re-planning is idempotent).
 
@@ -98,9 +102,10 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
                           cost, group)
     budget = float(budget)
     # target= is converted once, here; it is evaluated on the planner's draws below.
+    akw, tb = _target_bounds(bounds, allocate_kwargs)
     request = as_target(target, student=student, student_tokens=student_tokens,
                         alloc_budget=alloc_budget, scenario=scenario, risk=risk,
-                        allocate_kwargs=allocate_kwargs)
+                        allocate_kwargs=akw, teacher_bounds=tb)
     pool = _prepare_pool(pool, posterior, group)
     params_t, params_by_group, sigma, nu = _planner_draws(posterior, pool, group, draws, seed)
     S = sigma.shape[0]
@@ -155,6 +160,8 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
         reasons = [f"{r}; gain by {m}" for r, m in zip(reasons, state.modes, strict=True)]
     info.update(_estimator_info(state, criterion, n_fantasies, ess_min, S, bool(order)))
 
+    if tgt.warnings:
+        info["warnings"] = list(tgt.warnings)
     if not order:  # say why rather than hand back an empty plan with no word
         info["warning"] = empty_plan_reason(costs["run"], costs["teacher"], budget, len(pool))
     total = float(sum(paid))
@@ -164,6 +171,32 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
                        params_by_group, seed, run_prefix)
     return Plan(runs=runs, method=method, target=tgt.summary(), budget=budget, k=int(k),
                 total_cost=total, info=info)
+
+
+def _target_bounds(bounds, allocate_kwargs):
+    """``bounds=`` merged into the allocation target's keywords, and the teacher target's
+    N_T range (checked here, once, with the allocation's rules)."""
+    from ..decision import DEFAULT_BOUNDS
+
+    akw = dict(allocate_kwargs or {})
+    tb = TEACHER_BOUNDS
+    if bounds:
+        for key, val in bounds.items():
+            if key not in DEFAULT_BOUNDS:
+                raise PlanningError(f"unknown bound {key!r}; bounds take "
+                                    f"{', '.join(DEFAULT_BOUNDS)}")
+            try:
+                lo, hi = float(val[0]), float(val[1])
+            except (TypeError, ValueError, IndexError):
+                raise PlanningError(f"bound {key!r} must be a pair (low, high), got "
+                                    f"{val!r}") from None
+            if not 0 < lo < hi < np.inf:
+                raise PlanningError(f"bound {key!r} must satisfy 0 < low < high < inf, got "
+                                    f"{val!r}")
+        akw["bounds"] = {**dict(akw.get("bounds") or {}), **dict(bounds)}
+        if "N_T" in bounds:
+            tb = (float(bounds["N_T"][0]), float(bounds["N_T"][1]))
+    return akw, tb
 
 
 def _check_arguments(posterior, method, criterion, k, budget, draws, n_fantasies, ess_min,

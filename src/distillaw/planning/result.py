@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..data import write_runs
 from ..errors import PlanningError
+from .settings import CI
 
 
 # ============================================================================ plan object
@@ -69,7 +70,7 @@ class Plan:
                            else f" teacher L_T={r.L_T:.4g}")
             lines.append(f"{r.rank:>3} {r.run_id}  {r.kind:<12} N={r.N:.3g} D={r.D:.3g}"
                          f"{teacher}  cost={r.cost:.3g}  L~{r.predicted_median:.4g} "
-                         f"[{r.predicted_lower:.4g}, {r.predicted_upper:.4g}]  "
+                         f"({CI:.0%} interval {r.predicted_lower:.4g}-{r.predicted_upper:.4g})  "
                          f"gain={r.expected_gain:.3g}")
         return "\n".join(lines)
 

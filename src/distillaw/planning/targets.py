@@ -31,6 +31,9 @@ from ..posterior import Posterior
 from .pools import read_points
 from .settings import CI, TARGETS
 
+# Teacher sizes searched by the "teacher" target (as in optimal_teacher_size_from_law).
+TEACHER_BOUNDS = (1e6, 1e14)
+
 
 @dataclass
 class Target:
@@ -56,6 +59,7 @@ class Target:
     chosen: object | None = None
     scale: str = "log"
     settings: dict = field(default_factory=dict, repr=False)
+    warnings: list = field(default_factory=list)
 
     # ------------------------------------------------------------------ named constructors
     @classmethod
@@ -76,14 +80,20 @@ class Target:
 
     @classmethod
     def teacher(cls, student: float | None, *, student_tokens: float | None = None,
-                tokens_per_param: float = 20.0) -> Target:
+                tokens_per_param: float = 20.0,
+                bounds: tuple[float, float] = TEACHER_BOUNDS) -> Target:
         """Log optimal teacher size for a student of ``student`` parameters trained on
         ``student_tokens`` (default ``tokens_per_param * student``), teachers trained on
-        ``tokens_per_param`` tokens per parameter
-        (:func:`distillaw.laws.optimal_teacher_size_from_law`)."""
+        ``tokens_per_param`` tokens per parameter and searched within ``bounds``
+        (:func:`distillaw.laws.optimal_teacher_size_from_law`). When the optimum sits on a
+        bound for many draws, :attr:`warnings` says so."""
+        lo, hi = (float(b) for b in bounds)
+        if not 0 < lo < hi < np.inf:
+            raise PlanningError(f"teacher size bounds must satisfy 0 < low < high, got "
+                                f"{bounds!r}")
         return cls("teacher", None, "", settings={
             "student": student, "student_tokens": student_tokens,
-            "tokens_per_param": float(tokens_per_param)})
+            "tokens_per_param": float(tokens_per_param), "bounds": (lo, hi)})
 
     @classmethod
     def points(cls, points) -> Target:
@@ -143,7 +153,8 @@ class Target:
 def as_target(target, *, student: float | None = None, student_tokens: float | None = None,
               alloc_budget: float | None = None, scenario: str = "best-case",
               risk: str = "mean", tokens_per_param: float = 20.0,
-              allocate_kwargs: Mapping | None = None) -> Target:
+              allocate_kwargs: Mapping | None = None,
+              teacher_bounds: tuple[float, float] = TEACHER_BOUNDS) -> Target:
     """What ``plan(target=...)`` accepts, as a :class:`Target`: a ``Target`` as it is; an
     ``Allocation``; ``"allocation"`` or ``"teacher"`` with the keyword settings; a DataFrame
     or a CSV/Parquet path of points."""
@@ -156,7 +167,7 @@ def as_target(target, *, student: float | None = None, student_tokens: float | N
                                  risk=risk, allocate_kwargs=allocate_kwargs)
     if isinstance(target, str) and target == "teacher":
         return Target.teacher(student, student_tokens=student_tokens,
-                              tokens_per_param=tokens_per_param)
+                              tokens_per_param=tokens_per_param, bounds=teacher_bounds)
     if isinstance(target, (pd.DataFrame, os.PathLike, str)):
         return Target.points(target)
     raise PlanningError(f"unknown target {target!r}; use {', '.join(TARGETS)}, points "
@@ -181,19 +192,38 @@ def make_target(posterior: Posterior, target, params: Mapping[str, np.ndarray], 
 
 
 def _teacher_target(posterior: Posterior, params, *, student, student_tokens,
-                    tokens_per_param) -> Target:
+                    tokens_per_param, bounds=TEACHER_BOUNDS) -> Target:
     if posterior.law != "distillation":
         raise PlanningError("target 'teacher' needs a distillation posterior")
     if student is None:
         raise PlanningError("target 'teacher' needs the student size (student=N_S)")
     D_S = student_tokens if student_tokens is not None else tokens_per_param * student
     NT, _, _ = optimal_teacher_size_from_law(np.array([student]), np.array([D_S]),
-                                             params, tokens_per_param=tokens_per_param)
+                                             params, tokens_per_param=tokens_per_param,
+                                             bounds=bounds)
     draws = np.log(np.asarray(NT, float).reshape(-1, 1))
     pts = pd.DataFrame({"N": [student], "D": [D_S]})
     return Target("teacher", draws,
                   f"log optimal teacher size for N_S={student:.3g}, D_S={D_S:.3g} "
-                  f"(teachers at {tokens_per_param:g} tokens/parameter)", inputs=pts)
+                  f"(teachers at {tokens_per_param:g} tokens/parameter, searched in "
+                  f"[{bounds[0]:.3g}, {bounds[1]:.3g}])", inputs=pts,
+                  warnings=_teacher_bound_warnings(draws[:, 0], bounds))
+
+
+def _teacher_bound_warnings(log_nt: np.ndarray, bounds) -> list[str]:
+    """Say when the optimal teacher sits on a search bound for some draws: there the
+    target is the bound, not the law's optimum."""
+    out = []
+    for side, b in (("lower", bounds[0]), ("upper", bounds[1])):
+        n = int(np.sum(np.abs(log_nt - np.log(b)) < 1e-3))
+        if n:
+            med = "; the median sits there" if n > len(log_nt) / 2 else ""
+            out.append(f"the optimal teacher sits on the {side} search bound ({b:.3g} "
+                       f"parameters) for {n} of {len(log_nt)} draws{med}: the law's optimum "
+                       f"may lie {'below' if side == 'lower' else 'above'} it, and the target "
+                       f"is then the bound, not the optimum (widen the teacher range with "
+                       f"--bounds N_T=LOW:HIGH / bounds=)")
+    return out
 
 
 def _allocate(posterior, budget, **kw):
@@ -245,4 +275,5 @@ def _target_from_allocation(posterior: Posterior, alloc, params) -> Target:
     desc = (f"log student loss at the chosen allocation (N_S={N_S:.3g}, D_S={D_S:.3g}, "
             + (f"N_T={N_T:.3g}, D_T={D_T:.3g}" if N_T is not None and D_T is not None
                else f"L_T={L_T:.3g}") + (f", {scen}" if scen else "") + ")")
-    return Target("allocation", draws, desc, inputs=pts, chosen=alloc)
+    return Target("allocation", draws, desc, inputs=pts, chosen=alloc,
+                  warnings=[f"allocation target: {w}" for w in getattr(alloc, "warnings", [])])
