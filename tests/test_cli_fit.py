@@ -121,8 +121,8 @@ def test_predict_single_point_json(fitted, capsys):
     (["predict", "{model}", "--N", "1e9"], "needs --D"),
     (["predict", "{model}", "--N", "1e9", "--D", "2e10", "--L-T", "2.1"], "distillation"),
     (["fit", "{data}", "--law", "supervised", "--out", "{out}", "--prior",
-      "log_alfa=Normal(mu=0, sigma=1)"], "unknown prior 'log_alfa' for the supervised law "
-     "(busbridge form); valid names: log_E, log_A_ref"),
+      "log_alfa=Normal(mu=0, sigma=1)"], "unknown prior 'log_alfa' for the supervised law; "
+     "valid names: log_E, log_A_ref"),
     (["fit", "{data}", "--law", "supervised", "--out", "{out}", "--prior",
       "log_E=Normal(mu=0, sigma=-1)"], "must be > 0"),
     (["fit", "{data}", "--law", "supervised", "--out", "{out}", "--prior",
@@ -194,7 +194,8 @@ def test_version_and_labelled_intervals(fitted, capsys):
     assert capsys.readouterr().out.strip() == f"distillaw {__version__}"
     model, _ = fitted
     assert main(["predict", str(model), "--N", "1e9", "--D", "2e10"]) == 0
-    assert "90% interval" in capsys.readouterr().out
+    # labelled with its level and with what it is (the law's interval, not a new run's)
+    assert "90% law interval" in capsys.readouterr().out
 
 
 def test_predict_optimal_teacher_for_a_distillation_posterior(tmp_path, capsys):

@@ -43,8 +43,8 @@ def backtest_command(
 ):
     """Backtest: how well do the predictive intervals cover held-out runs (vs the peers)?
 
-    Example: distillaw backtest chinchilla.csv --holdout top-compute:2 --law supervised
-    --form chinchilla
+    Example: distillaw backtest data/simulated/supervised.csv --holdout top-compute:2
+    --law supervised --draws 200 --tune 200 --chains 2 --boot 50 --grid coarse
     """
     from .fit_cmd import FORMS, LIKELIHOODS, SAMPLERS, _choice
 
