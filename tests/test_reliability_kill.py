@@ -42,7 +42,10 @@ def _wait_for(path: Path, timeout: float = 60.0) -> None:
 def _kill(p: subprocess.Popen) -> None:
     p.send_signal(signal.SIGKILL)
     p.communicate(timeout=30)
-    assert p.returncode == -signal.SIGKILL
+    # A child may finish on its own between the caller's poll() and the signal (seen on a
+    # loaded machine): then nothing was killed, which the invariants checked after still
+    # cover. Any other exit (an error, another signal) is a failure.
+    assert p.returncode in (-signal.SIGKILL, 0), p.returncode
 
 
 APPENDER = """
