@@ -12,7 +12,7 @@ TORCH_VERSION ?= 2.13.0
 # pytest-xdist workers; CI has 2 cores.
 JOBS ?= 2
 
-.PHONY: demo test test-slow test-latest setup lock models data notebooks bench lint clean
+.PHONY: demo test test-slow test-latest setup lock models data notebooks-strip bench lint clean
 
 setup: $(STAMP)
 
@@ -72,15 +72,28 @@ data: $(STAMP)
 models: $(STAMP)
 	$(PY) -m distillaw.demo --refit-models
 
-# Regenerate notebooks/*.ipynb (clean, no outputs) from their sources in notebooks/_build/.
-notebooks: $(STAMP)
-	for f in notebooks/_build/make_*.py; do $(PY) $$f || exit 1; done
+# The committed notebooks/*.ipynb are the source: edit them in Jupyter, then run this to
+# strip outputs, execution counts and run timings in place before committing (a test checks).
+define STRIP_NOTEBOOKS
+import sys, nbformat
+for path in sys.argv[1:]:
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+            cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
+endef
+export STRIP_NOTEBOOKS
+
+notebooks-strip: $(STAMP)
+	$(PY) -c "$$STRIP_NOTEBOOKS" notebooks/*.ipynb
 
 bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench notebooks
 
 clean:
 	rm -rf $(VENV) .venv-lock .venv-latest out .pytest_cache

@@ -23,8 +23,10 @@ Conventions every notebook follows (the tests below rely on them):
    ``dl.published``, ``dl.Posterior``, ``dl.simulate``, ``dl.laws``, ...),
    ``distillaw.plots``, ``distillaw.posterior.capacity_gap_from_distillation``; matplotlib
    for figures. No private modules (``distillaw._*``).
-5. Committed without outputs or execution counts (the generators in ``notebooks/_build/``
-   write them that way); ``assert`` only for key claims that hold in fast mode.
+5. The committed ``.ipynb`` files are the source (edit them in Jupyter). They are committed
+   without outputs or execution counts (``make notebooks-strip`` clears them in place) and
+   pass ruff (``make lint`` covers ``notebooks/``); ``assert`` only for key claims that hold
+   in fast mode.
 
 Execution: a temporary tree ``tmp/notebooks/<copy>.ipynb`` with ``tmp/models`` and
 ``tmp/data`` linked to the repository's, so relative paths (``../models/...``) resolve as in
@@ -39,6 +41,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -103,6 +106,19 @@ def test_committed_clean(path):
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     private = [i for i, c in enumerate(code) if re.search(r"distillaw\._|from \._", c.source)]
     assert not private, f"{path.name}: code cells {private} import private modules"
+
+
+def test_notebooks_pass_ruff():
+    """The notebooks are linted like the package: ruff reads .ipynb natively, with the
+    project's pyproject settings."""
+    ruff = Path(sys.executable).parent / "ruff"
+    if not ruff.is_file():
+        pytest.skip(f"ruff is not installed next to {sys.executable}")
+    assert NOTEBOOKS, "no notebooks found in notebooks/"
+    proc = subprocess.run([str(ruff), "check", "--no-cache", "--output-format", "concise",
+                           *map(str, NOTEBOOKS)],
+                          cwd=REPO, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"ruff flags the notebooks:\n{proc.stdout}{proc.stderr}"
 
 
 @pytest.mark.sampling
