@@ -31,6 +31,7 @@ column, and are raised as :class:`~distillaw.errors.RunTableError`.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -267,7 +268,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
             ValueError, TypeError, KeyError, IndexError, OverflowError,
-            MemoryError) as exc:
+            MemoryError, csv.Error) as exc:
         # Parquet files from elsewhere can fail deep inside pyarrow with any of these; the
         # reader's contract is "a valid table or a RunTableError", never another exception.
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
