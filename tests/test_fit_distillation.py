@@ -22,8 +22,11 @@ def test_distillation_fit_recovery_identifiability_and_prediction(repo):
     Table 6 truth."""
     df = read_runs(repo / "data" / "simulated" / "distillation.csv")
     truth = json.loads((repo / "data" / "simulated" / "distillation.truth.json").read_text())
+    # target_accept 0.9, as the shipped models/distillation fit uses (`make models`): at 0.8
+    # this posterior's curved kappa/log_d1 ridge gives an occasional divergence (1 in 600
+    # with today's locked pytensor/nutpie), which is a step-size problem, not a muted warning.
     post = fit(df, "distillation", error="iid", draws=300, tune=400, chains=2, seed=2,
-               progressbar=False)
+               progressbar=False, target_accept=0.9)
 
     # 1. Recovery: truth inside the 94% interval, clean diagnostics.
     summ = post.summary(0.94)
