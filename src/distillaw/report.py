@@ -11,8 +11,8 @@ draws the figures (:mod:`distillaw.plots`). :meth:`Report.write` puts into one f
   ``risk_comparison.png``, ``crossover.png``;
 - ``allocation.json`` -- every number of the report (machine-readable).
 
-Everything is built in a temporary folder next to the target and moved into place file by
-file (``os.replace``), so an interrupted run never leaves a half-written report.
+Everything is built in a temporary folder next to the target and swapped into place
+(:func:`distillaw._io.atomic_dir`), so an interrupted run never leaves a half-written report.
 
 Example
 -------
@@ -31,7 +31,6 @@ import html
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._io import atomic_dir, to_json
 from ._version import __version__
 from .decision import Allocation, allocate, crossover, crossover_budget
 from .decision.settings import check_budget
@@ -188,7 +188,8 @@ class Report:
                           "sweep": _records(self.sweep)},
             "figures": {k: f"{k}.png" for k in self.figures},
         }
-        return _clean(d)
+        # plain JSON types (NaN/inf -> None) through the one encoder
+        return json.loads(to_json(d, indent=None, allow_nan=True))
 
     # ------------------------------------------------------------------ text
     def _title(self) -> str:
@@ -261,28 +262,29 @@ class Report:
 
     # ------------------------------------------------------------------ files
     def write(self, out_dir: str | os.PathLike) -> dict[str, Path]:
-        """Write every output into ``out_dir`` atomically (temp folder + ``os.replace``)."""
+        """Write every output into ``out_dir`` atomically (:func:`distillaw._io.atomic_dir`:
+        the new folder is filled beside the old one and swapped in). Files of an existing
+        folder that are not report outputs (the user's notes) are copied into the new one."""
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
             raise DecisionError(f"--out {out} exists and is not a directory")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)       # mkdtemp makes 0700; the report is for sharing
-        try:
-            files = {"report.html": self.html().encode(), "report.md": self.markdown().encode(),
-                     "allocation.json": (json.dumps(self.to_dict(), indent=2) + "\n").encode()}
-            files.update({f"{k}.png": png for k, png in self.figures.items()})
+        files = {"report.html": self.html().encode(), "report.md": self.markdown().encode(),
+                 "allocation.json": (to_json(self.to_dict(), allow_nan=True) + "\n").encode()}
+        files.update({f"{k}.png": png for k, png in self.figures.items()})
+
+        def fill(new: Path) -> None:
+            if out.is_dir():
+                for p in out.iterdir():
+                    if p.name in files:
+                        continue
+                    if p.is_dir() and not p.is_symlink():
+                        shutil.copytree(p, new / p.name, symlinks=True)
+                    else:
+                        shutil.copy2(p, new / p.name, follow_symlinks=False)
             for name, data in files.items():
-                (tmp / name).write_bytes(data)
-            if not out.exists():
-                os.replace(tmp, out)          # the whole folder appears at once
-            else:
-                for name in files:
-                    os.replace(tmp / name, out / name)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+                (new / name).write_bytes(data)
+
+        atomic_dir(out, fill)
         return {name: out / name for name in files}
 
 
@@ -300,23 +302,6 @@ def _flops_words(fm: Mapping) -> str:
 
 def _records(df: pd.DataFrame) -> list[dict]:
     return df.to_dict(orient="records")
-
-
-def _clean(o):
-    """JSON-able: NaN/inf -> None, numpy scalars -> Python."""
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, (np.bool_, bool)):
-        return bool(o)
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating, float)):
-        return float(o) if np.isfinite(o) else None
-    if isinstance(o, np.ndarray):
-        return _clean(o.tolist())
-    return o
 
 
 def method_text(a: Allocation) -> str:
