@@ -196,7 +196,9 @@ def test_rewrite_into_existing_folder_keeps_other_files(model_dir, tmp_path, mon
     assert (out / "notes.txt").read_text() == "mine"
     assert {p.name for p in out.iterdir()} == set(OUTPUTS) | {"notes.txt"}
     assert rep.allocation.recommendation == "supervised"
-    assert list(tmp_path.iterdir()) == [out]                   # no temp folder left
+    # no temp folder left; the folder swap's lock file (distillaw._io.atomic_dir) stays, as
+    # beside a saved posterior
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".rep.lock", "rep"]
 
 
 # ============================================================================ fragility (issue 15)
