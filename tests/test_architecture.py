@@ -167,6 +167,14 @@ def test_only_plots_imports_matplotlib():
     assert {_unit(m) for m in _importers("matplotlib")} <= {"plots"}
 
 
+def test_only_presentation_renders_templates():
+    """One template renderer (jinja2), in ``presentation`` alone; its templates ship as
+    package data."""
+    assert {_unit(m) for m in _importers("jinja2", "markupsafe")} <= {"presentation"}
+    assert {p.name for p in (PKG / "templates").glob("*.j2")} >= {"report.html.j2",
+                                                                   "report.md.j2"}
+
+
 def test_only_sampling_samples():
     """NUTS engines are imported, and ``pm.sample`` called, in ``sampling`` alone; PyMC
     itself is imported only where models are built (models/) and sampled."""

@@ -196,7 +196,9 @@ def test_rewrite_into_existing_folder_keeps_other_files(model_dir, tmp_path, mon
     assert (out / "notes.txt").read_text() == "mine"
     assert {p.name for p in out.iterdir()} == set(OUTPUTS) | {"notes.txt"}
     assert rep.allocation.recommendation == "supervised"
-    assert list(tmp_path.iterdir()) == [out]                   # no temp folder left
+    # no temp folder left; the folder swap's lock file (distillaw._io.atomic_dir) stays, as
+    # beside a saved posterior
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".rep.lock", "rep"]
 
 
 # ============================================================================ fragility (issue 15)
@@ -246,3 +248,22 @@ def test_report_bad_bounds_one_line_exit_2(model_dir, tmp_path, spec, words):
                        "--bounds", spec])
     assert rc == 2 and words in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_templates_escape_html_and_keep_markdown_verbatim(monkeypatch):
+    """One renderer, two templates: user strings are escaped in the HTML only."""
+    from distillaw import report as report_mod
+
+    tiny = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8Dw"
+                            "HwAFAAH/iZk9HQAAAABJRU5ErkJggg==")
+    monkeypatch.setattr(report_mod, "_figures", lambda *a: (
+        {k: tiny for k in FIGURES}, {k: (f"{k} <b>", "a & b") for k in FIGURES}))
+    post = Posterior.from_params("distillation", published("busbridge2025").point())
+    rep = report_mod.build_report(post, budget=1e21, student=1e9, sweep=[1e20, 1e21],
+                                  compare=("mean",), info={"command": "x <script>alert(1)</script>"})
+    page, md = rep.html(), rep.markdown()
+    assert "<script>" not in page and "x &lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>teacher_frontier &lt;b&gt;.</b> a &amp; b" in page
+    assert "`x <script>alert(1)</script>`" in md and "### teacher_frontier <b>" in md
+    assert page.count("<figure>") == len(FIGURES) == md.count("](")
+    assert f"| {rep.columns()[0]} | {rep.columns()[1]} |" in md

@@ -2,10 +2,14 @@
 allocation, shared by :class:`~distillaw.decision.Allocation`, the report and the plots.
 
 Only text is written here; nothing is computed (every number comes from the result
-object), and nothing here imports the decision or planning packages.
+object), and nothing here imports the decision or planning packages. :func:`render` is the
+one template renderer (jinja2; templates in ``distillaw/templates``) for the report's HTML
+and Markdown.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -145,3 +149,21 @@ def allocation_summary(a) -> str:
         lines.append(f"Near-optimal set: {near}.")
     lines += [f"Note: {w}" for w in a.warnings]
     return "\n".join(lines)
+
+
+@functools.cache
+def _environment(html: bool):
+    import jinja2
+
+    # HTML: every value autoescaped (user strings such as the command line stay text).
+    # Markdown: no escaping, block tags take their own line away (one output line per
+    # template line).
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("distillaw", "templates"), autoescape=html,
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+        trim_blocks=not html, lstrip_blocks=not html)
+
+
+def render(template: str, **context) -> str:
+    """Render ``distillaw/templates/<template>``; ``*.html.j2`` templates autoescape."""
+    return _environment(template.endswith(".html.j2")).get_template(template).render(**context)

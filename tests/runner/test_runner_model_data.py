@@ -194,3 +194,31 @@ def test_corpus_errors(tmp_path):
     c = open_corpus(tmp_path / "small.txt", tmp_path)
     with pytest.raises(DistillawError, match="seq_len"):
         c.val_windows(1000, 2048)
+
+
+def test_model_store_save_is_atomic_and_loads_back(tmp_path, monkeypatch):
+    """ModelStore.save writes through distillaw._io: a failed weights write leaves no entry
+    (meta.json, the completeness mark, is written last) and no temp file."""
+    import pytest
+
+    from distillaw.runner.store import ModelStore
+
+    cfg = GPTConfig(ModelShape(1, 16, 1), vocab_size=12, seq_len=8)
+    model = GPT(cfg)
+    store = ModelStore(tmp_path)
+    meta = {"key": "k", "config": cfg.to_dict(), "row": {"loss": float("nan")}}
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(torch, "save", boom)
+        with pytest.raises(OSError):
+            store.save("k", model, meta)
+    assert not store.has("k") and list(store.dir("k").iterdir()) == []
+    store.save("k", model, meta)
+    assert sorted(p.name for p in store.dir("k").iterdir()) == ["meta.json", "model.pt"]
+    assert store.meta("k")["row"] == {"loss": None}
+    back = store.load("k", torch.device("cpu"))
+    assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(),
+                                                  model.state_dict().values(), strict=True))

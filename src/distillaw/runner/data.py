@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import atomic_dir, to_json
 from ..errors import DistillawError
 
 SYNTHETIC_DEFAULTS = {"vocab": 32, "order": 2, "support": 4, "zipf": 1.0, "decay": 1.0,
@@ -224,31 +225,31 @@ def _corpus_files(path: Path) -> list[Path]:
 
 
 def _split_and_write(tokens: np.ndarray, folder: Path, meta: dict) -> None:
-    """Write train/val memmaps atomically (temp folder + rename)."""
+    """Write train/val memmaps and meta.json atomically (:func:`distillaw._io.atomic_dir`)."""
     n = len(tokens)
     n_blocks = max(1, min(_BLOCKS, n // _MIN_BLOCK))
     edges = np.linspace(0, n, n_blocks + 1).astype(np.int64)
     is_val = (np.arange(n_blocks) % _VAL_EVERY) == (_VAL_EVERY - 1)
     if not is_val.any():  # tiny corpus: last block is validation
         is_val[-1] = True
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
-    for name, mask in (("train", ~is_val), ("val", is_val)):
-        parts = [tokens[edges[i]:edges[i + 1]] for i in np.flatnonzero(mask)]
-        arr = np.concatenate(parts) if parts else tokens[:0]
-        mm = np.memmap(tmp / f"{name}.bin", dtype=tokens.dtype, mode="w+", shape=(max(1, len(arr)),))
-        mm[:len(arr)] = arr
-        mm.flush()
-        meta[f"{name}_tokens"] = int(len(arr))
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-    try:
-        os.replace(tmp, folder)
-    except OSError:  # another process won the race: keep theirs (same content)
-        if not (folder / "meta.json").exists():
-            raise
-        for p in tmp.iterdir():
-            p.unlink()
-        tmp.rmdir()
+
+    def fill(tmp: Path) -> None:
+        for name, mask in (("train", ~is_val), ("val", is_val)):
+            parts = [tokens[edges[i]:edges[i + 1]] for i in np.flatnonzero(mask)]
+            arr = np.concatenate(parts) if parts else tokens[:0]
+            mm = np.memmap(tmp / f"{name}.bin", dtype=tokens.dtype, mode="w+",
+                           shape=(max(1, len(arr)),))
+            mm[:len(arr)] = arr
+            mm.flush()
+            del mm
+            meta[f"{name}_tokens"] = int(len(arr))
+        (tmp / "meta.json").write_text(to_json(meta))
+
+    # Two processes tokenising the same corpus both fill a folder and swap it in; the last
+    # swap wins. The folder is named by the corpus's sha256 and its content is a pure
+    # function of it, so this is equivalent to the old "keep theirs": a reader that already
+    # opened the other copy's memmaps keeps reading them (POSIX keeps unlinked files alive).
+    atomic_dir(folder, fill)
 
 
 def open_corpus(path: str | os.PathLike, cache_dir: str | os.PathLike) -> MemmapCorpus:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._io import atomic_write_bytes
 from ..data import read_runs
 from ..errors import DistillawError
 
@@ -92,15 +93,18 @@ def emit_slurm(plan_path, runs_path, out_dir, *, run_args: list[str] | None = No
     written = []
     common = {"gpus": gpus, "time": time, "partition": partition, "max_parallel": max_parallel,
               "cpus": cpus}
+
+    def put(name: str, text: str) -> None:
+        atomic_write_bytes(out / name, text.encode())
+        written.append(out / name)
+
     if t_cmds:
-        (out / "commands_teachers.txt").write_text("\n".join(t_cmds) + "\n")
-        (out / "teachers.sbatch").write_text(_sbatch("distillaw-teachers", len(t_cmds),
-                                                     out / "commands_teachers.txt", logs, **common))
-        written += [out / "commands_teachers.txt", out / "teachers.sbatch"]
-    (out / "commands_runs.txt").write_text("\n".join(r_cmds) + "\n")
-    (out / "runs.sbatch").write_text(_sbatch("distillaw-runs", len(r_cmds),
-                                             out / "commands_runs.txt", logs, **common))
-    written += [out / "commands_runs.txt", out / "runs.sbatch"]
+        put("commands_teachers.txt", "\n".join(t_cmds) + "\n")
+        put("teachers.sbatch", _sbatch("distillaw-teachers", len(t_cmds),
+                                       out / "commands_teachers.txt", logs, **common))
+    put("commands_runs.txt", "\n".join(r_cmds) + "\n")
+    put("runs.sbatch", _sbatch("distillaw-runs", len(r_cmds), out / "commands_runs.txt", logs,
+                               **common))
     submit = ["#!/bin/bash", "# Stage 1 trains the teachers; stage 2 (all plan rows) waits for it.",
               "set -euo pipefail", 'cd "$(dirname "$0")"', 'deps=""']
     if t_cmds:
@@ -108,7 +112,6 @@ def emit_slurm(plan_path, runs_path, out_dir, *, run_args: list[str] | None = No
                    'deps="--dependency=afterok:${jid%%;*}"',
                    'echo "teachers: job $jid"']
     submit += ['sbatch $deps runs.sbatch', ""]
-    (out / "submit.sh").write_text("\n".join(submit))
+    put("submit.sh", "\n".join(submit))
     (out / "submit.sh").chmod(0o755)
-    written.append(out / "submit.sh")
     return written

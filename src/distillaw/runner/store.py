@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .._io import file_lock
+from .._io import atomic_write, atomic_write_bytes, file_lock, to_json
 from ..errors import DistillawError
 from .model import GPT, GPTConfig
 
@@ -53,14 +53,10 @@ class ModelStore:
 
     def save(self, key: str, model: GPT, meta: dict) -> None:
         d = self.dir(key)
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / f"model.pt.tmp{os.getpid()}"
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, d / "model.pt")
-        # meta.json last: its presence marks a complete entry.
-        tmp = d / f"meta.json.tmp{os.getpid()}"
-        tmp.write_text(json.dumps(meta, indent=2, default=str))
-        os.replace(tmp, d / "meta.json")
+        # each file atomically (temp file, fsync, rename); meta.json last: its presence
+        # marks a complete entry.
+        atomic_write(d / "model.pt", lambda fh: torch.save(model.state_dict(), fh))
+        atomic_write_bytes(d / "meta.json", to_json(meta, allow_nan=True).encode())
 
     def load(self, key: str, device: torch.device) -> GPT:
         """The cached model (``weights_only=True``: nothing in the cache can run code). An

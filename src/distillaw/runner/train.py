@@ -320,7 +320,11 @@ def _prev(path: Path) -> Path:
 
 def _save_atomic(obj, path: Path) -> None:
     """Write a checkpoint to a temp file, fsync, keep the current one as ``.prev`` (the last
-    good state should the new one turn out unreadable), then rename the new one in."""
+    good state should the new one turn out unreadable), then rename the new one in.
+
+    Not :func:`distillaw._io.atomic_write`: that replaces the old file in one rename, and
+    here the old checkpoint must survive as ``.prev`` (a second rename between the fsync
+    and the swap), which ``load_checkpoint`` falls back to."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
