@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import simulate
+from ._io import atomic_write_bytes
 from .data import append_runs, read_runs, write_runs
 from .draws import interval
 from .errors import DistillawError
@@ -188,7 +189,7 @@ def run_demo(out_dir: str | os.PathLike = "out/demo", *, draws: int = 500, tune:
         "report": str((out / "report" / "report.html").resolve()),
         "wall_s": time.perf_counter() - t_start,
     }
-    (out / "demo.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_bytes(out / "demo.json", (json.dumps(result, indent=2) + "\n").encode())
     _say("")
     _say(f"Target: {result['target']} (median, 90% interval)")
     _say(f"  before: {before[0]:.4f} [{before[1]:.4f}, {before[2]:.4f}]  width {w0:.4f} "

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._io import atomic_write_bytes
 from .data import validate_runs, write_runs
 from .laws import DISTILLATION_PARAMS, SUPERVISED_PARAMS
 from .laws.capacity_gap import log_capacity_gap_curve
@@ -249,7 +250,8 @@ def save_simulation(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     path = Path(path)
     write_runs(df, path)
     truth = path.with_name(path.stem + ".truth.json")
-    truth.write_text(json.dumps(df.attrs.get("truth", {}), indent=2, sort_keys=True) + "\n")
+    atomic_write_bytes(truth, (json.dumps(df.attrs.get("truth", {}), indent=2, sort_keys=True)
+                               + "\n").encode())
     return path
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from .._io import check_output_dir, check_output_file
+from .._io import atomic_write_bytes, check_output_dir, check_output_file
 from ._app import app
 from ._common import CLIError, emit_json, info
 
@@ -150,7 +150,7 @@ def run(
         if plan_df is not None:
             plan_path = emit_slurm_dir / "plan.csv"
             emit_slurm_dir.mkdir(parents=True, exist_ok=True)
-            plan_df.to_csv(plan_path, index=False)
+            atomic_write_bytes(plan_path, plan_df.to_csv(index=False).encode())
         args = ["--corpus", corpus if corpus.startswith("synthetic") else str(Path(corpus).resolve()),
                 "--device", device, "--cache", str(cache_dir), "--seq-len", str(seq_len),
                 "--eval-tokens", str(eval_tokens), "--precision", precision,
