@@ -175,3 +175,23 @@ def test_cuda_code_path_flags_on_cpu():
                     seed=0, stream=3, runtime=CPU)
     # micro-batching (gradient accumulation) changes only float rounding
     assert a.val_loss == pytest.approx(b.val_loss, abs=1e-4)
+
+
+def test_resolve_runtime_cuda_without_index_uses_current_device(monkeypatch):
+    # Plumbing only (CI has no GPU): torch.cuda.set_device refuses a bare "cuda" on torch 2.11
+    # (seen on a lent H200); the runtime must hand it an indexed device.
+    import torch
+
+    seen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: "NVIDIA H200")
+
+    def set_device(d):
+        if not isinstance(d, int) and getattr(d, "index", None) is None:
+            raise ValueError("Expected a torch.device with a specified index")
+        seen.append(d)
+
+    monkeypatch.setattr(torch.cuda, "set_device", set_device)
+    rt = resolve_runtime("cuda")
+    assert str(rt.device) == "cuda:0" and seen and rt.peak_flops == 989e12

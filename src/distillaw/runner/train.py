@@ -198,6 +198,9 @@ def resolve_runtime(device: str = "auto", peak_flops: float | None = None) -> Ru
         if not torch.distributed.is_initialized():
             torch.distributed.init_process_group(backend="nccl" if dev.startswith("cuda") else "gloo")
             owns = True
+    if dev == "cuda":
+        # torch.cuda.set_device refuses a device without an index ("cuda"): use the current one.
+        dev = f"cuda:{torch.cuda.current_device()}"
     torch_dev = torch.device(dev)
     if torch_dev.type == "cuda":
         torch.cuda.set_device(torch_dev)
