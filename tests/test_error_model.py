@@ -264,3 +264,23 @@ def test_structured_recovery_on_a_small_simulated_table():
     pred = post.predict(pts, 0.9, predictive=True)
     w = np.log(pred["upper"] / pred["lower"]).to_numpy()
     assert w[1] > 1.5 * w[0]
+
+
+def test_allocation_under_the_structured_model_reports_a_wider_measured_run_interval():
+    # Decisions inherit the structured error: at 1e21 FLOPs (far beyond the fitted rows) the
+    # discrepancy term widens the measured-run interval well beyond the law's.
+    from distillaw.decision import allocate
+
+    df = _table()
+    base = Posterior.from_params("distillation", __import__("distillaw").published(
+        "busbridge2025").point())
+    post = _structured_posterior(df.assign(L=base.loss_draws(df)[0]))
+    q = dict(student=1e9, scenario="teacher-inference", regret=False, frontier=False,
+             near_optimal=False)
+    law = allocate(post, 1e21, uncertainty="law", **q)
+    pred = allocate(post, 1e21, **q)
+    assert "structured" in pred.uncertainty_label
+    assert np.isfinite(pred.predictive_supervised_loss_draws).all()
+    w = lambda a: a.loss["upper"] - a.loss["lower"]  # noqa: E731
+    assert w(pred) > 5 * max(w(law), 1e-3)
+    assert law.p_beats_supervised > pred.p_beats_supervised > 0.0

@@ -213,19 +213,22 @@ def plot_loss_distributions(alloc: Allocation, *, title: str | None = None) -> F
     with matplotlib.rc_context(STYLE):
         fig = _figure(8.6, 3.8)
         a1, a2 = fig.subplots(1, 2, width_ratios=[1.25, 1])
-        both = np.concatenate([alloc.loss_draws, alloc.supervised_loss_draws])
+        # The draws the reported numbers use (a measured run's loss where predictive).
+        dist, sup = alloc.reported_loss_draws, alloc.reported_supervised_loss_draws
+        both = np.concatenate([dist, sup])
         bins = np.linspace(both.min(), both.max(), 40) if np.ptp(both) > 0 else 10
-        _hist(a1, alloc.loss_draws, DISTIL, f"distilled (median {alloc.loss['median']:.3f})",
+        _hist(a1, dist, DISTIL, f"distilled (median {alloc.loss['median']:.3f})",
               bins)
-        _hist(a1, alloc.supervised_loss_draws, SUPERVISED,
+        _hist(a1, sup, SUPERVISED,
               f"supervised (median {alloc.supervised_loss['median']:.3f})", bins)
-        a1.set_xlabel("student loss at the budget (nats)")
+        a1.set_xlabel("student loss of a measured run (nats)" if alloc.uncertainty ==
+                      "predictive" else "student loss at the budget (nats)")
         a1.set_ylabel("posterior density")
         a1.set_title("Loss distributions")
         a1.legend(loc="upper right")
-        if np.ptp(both) < 1e-12 or len(alloc.loss_draws) == 1:
+        if np.ptp(both) < 1e-12 or len(dist) == 1:
             a1.set_yticks([])
-        diff = alloc.supervised_loss_draws - alloc.loss_draws
+        diff = sup - dist
         p = alloc.p_beats_supervised
         if np.ptp(diff) < 1e-12:
             a2.axvline(diff[0], color=DISTIL if diff[0] > 0 else SUPERVISED, lw=2.4)

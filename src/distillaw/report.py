@@ -122,7 +122,7 @@ class Report:
              f"({a.supervised_D / a.supervised_N:.3g} tokens/param)"),
             ("teacher", teacher, "none"),
             ("compute split", split, "student 100%"),
-            (f"student loss (median, {ci}% interval)",
+            (f"student loss (median, {ci}% {interval_kind(a)})",
              f"{s['median']:.3f} ({s['lower']:.3f}-{s['upper']:.3f}) nats",
              f"{sv['median']:.3f} ({sv['lower']:.3f}-{sv['upper']:.3f}) nats"),
         ]
@@ -145,7 +145,12 @@ class Report:
         adv = a.advantage
         out = [f"P(distillation beats supervised at this budget) = {a.p_beats_supervised:.2f}; "
                f"supervised minus distilled loss: {adv['median']:+.4f} nats ({ci}% interval "
-               f"{adv['lower']:+.4f} to {adv['upper']:+.4f})."]
+               f"{adv['lower']:+.4f} to {adv['upper']:+.4f}). Losses, intervals and this "
+               f"probability are {a.uncertainty_label}."]
+        if a.uncertainty == "predictive":
+            law_p = float(np.mean(a.loss_draws < a.supervised_loss_draws))
+            out.append(f"On the law's value alone (parameter uncertainty, no run-to-run "
+                       f"error) the probability would be {law_p:.2f}.")
         if a.regret_draws is not None:
             out.append(f"Expected regret of this allocation against each posterior draw's own "
                        f"optimum: {fmt_small(a.expected_regret)} nats; it is optimal (within "
@@ -218,6 +223,7 @@ class Report:
                          "file": f"{k}.png", "png_base64": base64.b64encode(png).decode()}
                         for k, png in self.figures.items()],
             "risk_rows": self.risk_table(), "ci": int(round(100 * a.ci)),
+            "interval_kind": interval_kind(a),
             "method": self.method(), "version": __version__,
             "created": str(self.info.get("created")), "command": self.info.get("command"),
         }
@@ -344,7 +350,7 @@ def build_report(posterior, *, budget: float, student: float | None = None,
                  group: str | None = None, max_draws: int | None = 4000, seed: int = 0,
                  bounds: Mapping | None = None, compare: Sequence[str] = STANDARD, sweep: Sequence[float] | None = None,
                  sweep_draws: int = 500, progress: Callable[[str], None] | None = None,
-                 info: Mapping | None = None) -> Report:
+                 info: Mapping | None = None, uncertainty: str = "predictive") -> Report:
     """Compute everything the report shows (no files written; see :meth:`Report.write`).
 
     ``sweep`` lists the budgets of the crossover figure (default: 13 budgets from
@@ -352,12 +358,14 @@ def build_report(posterior, *, budget: float, student: float | None = None,
     is larger, to budget x 1e3); ``sweep_draws`` thins the draws used there. ``progress``
     receives one line per step (the CLI prints them on stderr). ``bounds`` overrides the
     search ranges of every allocation (see :func:`distillaw.decision.allocate`), e.g. for
-    laws fitted on small models.
+    laws fitted on small models. ``uncertainty`` (``"predictive"`` or ``"law"``) says what
+    the losses and probabilities describe (see :func:`distillaw.decision.allocate`).
     """
     check_request(posterior, budget=budget, student=student, scenario=scenario, risk=risk)
     say = progress or (lambda msg: None)
     common = dict(student=student, scenario=scenario, flops_model=flops_model,
-                  supervised=supervised, group=group, seed=seed, bounds=bounds)
+                  supervised=supervised, group=group, seed=seed, bounds=bounds,
+                  uncertainty=uncertainty)
     t0 = time.perf_counter()
     n = min(posterior.n_draws, max_draws or posterior.n_draws)
     say(f"[1/4] allocation under {parse_risk(risk).spec} on {n} draws (with each draw's own "
@@ -435,6 +443,12 @@ def _figures(main: Allocation, risks: dict, sweep: pd.DataFrame):
         "supervised training at each budget; the bottom panel is P(distillation beats "
         "supervised). The vertical line is your budget; the dotted line the crossover.")
     return figs, caps
+
+
+def interval_kind(a) -> str:
+    """What the printed loss intervals are: a measured run's (predictive) or the law's."""
+    return ("predictive interval of a measured run" if a.uncertainty == "predictive"
+            else "interval of the law's value")
 
 
 def write_report(posterior, out_dir: str | os.PathLike, **kw) -> Report:

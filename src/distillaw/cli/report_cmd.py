@@ -47,6 +47,10 @@ def report_command(
                                           "parameters to use instead of the posterior's own: "
                                           "a saved posterior folder or a published name "
                                           "(e.g. busbridge2025)."),
+    uncertainty: str = typer.Option("predictive", "--uncertainty", help="predictive: losses, "
+                                    "risk scores and P(beats) of runs you would train and "
+                                    "measure (law x the posterior's error model) | law: the "
+                                    "law's value only (parameter uncertainty)."),
 ) -> None:
     """Write the compute-allocation report: distil or train supervised, how, and how sure.
 
@@ -70,6 +74,8 @@ def report_command(
         raise CLIError(f"--student must be a positive number of parameters, got {student:g}")
     if draws < 1:
         raise CLIError(f"--draws must be >= 1, got {draws}")
+    if uncertainty not in ("predictive", "law"):
+        raise CLIError(f"unknown --uncertainty {uncertainty!r}; choose predictive or law")
     if flops not in ("busbridge", "6nd"):
         raise CLIError(f"unknown --flops {flops!r}; choose busbridge or 6nd")
     from .ranges import parse_bounds
@@ -101,11 +107,12 @@ def report_command(
                        + (["--student", f"{student:g}"] if student is not None else [])
                        + ["--scenario", scenario, "--risk", risk]
                        + (["--bounds", bounds] if bounds is not None else [])
+                       + (["--uncertainty", uncertainty] if uncertainty != "predictive" else [])
                        + ["--out", str(out)])
     info(f"distillaw report: {post!r} from {model_dir}")
     rep = write_report(post, out, budget=budget, student=student, scenario=scenario, risk=risk,
                        flops_model=fm, supervised=sup, group=group, max_draws=draws, seed=seed,
-                       bounds=bounds_kw, progress=info,
+                       bounds=bounds_kw, progress=info, uncertainty=uncertainty,
                        info={"model_dir": str(model_dir), "command": command})
     info(rep.allocation.headline())
     for w in rep.allocation.warnings:

@@ -27,6 +27,7 @@ from ..risk import Risk, parse_risk
 from .draws import _collect_draws, _Params
 from .frontiers import _frontier_teacher, _frontier_tokens, _near_optimal, _near_optimal_supervised
 from .geometry import _infeasible_message, _Surface
+from .predictive import check_uncertainty, error_factors, has_error_model
 from .result import Allocation, _Choice, _OwnOptima
 from .scoring import _pool, _precision, _Scorer
 from .search import _distillation_scores, _Search
@@ -42,7 +43,8 @@ def allocate(posterior, budget: float, *, student: float | None = None,
              optimal_tol: float = 1e-3, tie_tol: float = 5e-4,
              resolution: Resolution | None = None, frontier_draws: int = 500,
              threads: int | None = None, precision: str = "mixed",
-             ci: float = CI, near_optimal: bool = True) -> Allocation:
+             ci: float = CI, near_optimal: bool = True,
+             uncertainty: str = "predictive") -> Allocation:
     """Risk-optimal allocation of a FLOPs budget to teacher and student (or supervised).
 
     Parameters
@@ -92,6 +94,15 @@ def allocate(posterior, budget: float, *, student: float | None = None,
     precision : str
         ``"mixed"`` (default): coarse grids scored in float32, refinement and every reported
         number in float64; ``"float64"``: everything in float64 (slower).
+    uncertainty : str
+        ``"predictive"`` (default): the reported loss intervals, risk score and P(distillation
+        beats supervised) describe runs you would train and measure — the law times the
+        posterior's error model (noise, and with ``error="structured"`` the systematic
+        offset that grows away from the data), at the chosen allocation and at its
+        supervised alternative. ``"law"``: the law's value only (parameter uncertainty).
+        Posteriors without an error model (published coefficients, ``from_params``) give
+        the law's value either way, and the result says so. The search ranks on the law
+        in both cases (the error is a factor whose spread hardly depends on the candidate).
     near_optimal : bool
         Also find the set of allocations within ``optimal_tol`` nats of the best risk score
         (``Allocation.near_optimal``: ranges of N_T, D_T, D_S; for a free supervised model
@@ -130,6 +141,7 @@ def allocate(posterior, budget: float, *, student: float | None = None,
         raise DecisionError("flops_model must be a distillaw.laws.FlopsModel")
     if max_draws is not None and max_draws < 1:
         raise DecisionError(f"max_draws must be >= 1, got {max_draws}")
+    check_uncertainty(uncertainty)
     screen32 = _precision(precision)
     law, draws = _collect_draws(posterior, supervised, group, max_draws, seed)
     res = resolution or Resolution()
@@ -171,12 +183,49 @@ def allocate(posterior, budget: float, *, student: float | None = None,
         bounds=b, n_draws=params.S, seed=seed, tie_tol=tie_tol if law == "distillation" else 0.0,
         ci=ci, risk_label=risk_obj.label, n_evaluations=n_evals, near_optimal=near,
         resolution=res)
+    if check_uncertainty(uncertainty) == "predictive":
+        _add_predictive(alloc, posterior, supervised, group, max_draws, seed, risk_obj)
     alloc.warnings = (_warnings(alloc) + _ridge_warnings(alloc)
                       + extrapolation_warnings(alloc, posterior, supervised))
     if alloc.budget_check() > 1e-8:
         raise DecisionError(f"internal error: the allocation spends {alloc.flops['total']:.6g} "
                             f"FLOPs, not the budget {C:.6g}")
     return alloc
+
+
+def _add_predictive(a: Allocation, posterior, supervised, group, max_draws, seed,
+                    risk_obj) -> None:
+    """Multiply the chosen allocation's (and its supervised alternative's) law draws by the
+    posterior's predictive error there (:mod:`.predictive`); no-op without an error model."""
+    if not has_error_model(posterior):
+        a.uncertainty_label = "law only: this posterior has no error model"
+        return
+    S = a.loss_draws.size
+    kw = {"S": S, "max_draws": max_draws, "group": group}
+    if a.kind == "distillation":
+        point = {"kind": "distillation", "N": a.N_S, "D": a.D_S, "L_T": a.L_T,
+                 "N_T": a.N_T, "D_T": a.D_T}
+    else:
+        point = {"kind": "supervised", "N": a.N_S, "D": a.D_S}
+    f = error_factors(posterior, point, seed=seed, paired=True, **kw)
+    a.predictive_loss_draws = a.loss_draws * f
+    if a.kind == "distillation":
+        # The supervised alternative: its own posterior's error where one was given with an
+        # error model, else this posterior's (the same measurement process).
+        own = supervised is None or not has_error_model(supervised)
+        src = posterior if own else supervised
+        sup_point = {"kind": "supervised", "N": a.supervised_N, "D": a.supervised_D,
+                     "L_T": np.nan}
+        # A different seed: the two runs' errors are drawn independently.
+        g = error_factors(src, sup_point, seed=seed + 101, paired=own, **kw)
+        a.predictive_supervised_loss_draws = a.supervised_loss_draws * g
+    else:
+        a.predictive_supervised_loss_draws = a.predictive_loss_draws
+    a.law_score, a.score = a.score, float(risk_obj(a.predictive_loss_draws))
+    a.uncertainty = "predictive"
+    a.uncertainty_label = ("predictive: law x structured error (discrepancy grows away from "
+                           "the data) x noise" if getattr(posterior, "error", "iid") ==
+                           "structured" else "predictive: law x fitted noise")
 
 
 def _warnings(a: Allocation) -> list[str]:

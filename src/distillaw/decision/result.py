@@ -96,6 +96,15 @@ class Allocation:
     warnings: list = field(default_factory=list)
     near_optimal: dict | None = field(default=None, repr=False)
     resolution: object | None = field(default=None, repr=False)
+    # What the reported loss intervals, risk score and P(beats) describe: "law" (the law's
+    # value: parameter uncertainty only) or "predictive" (a run you train and measure: the
+    # law times the posterior's error model; see decision/predictive.py). The law's draws
+    # stay in loss_draws / supervised_loss_draws (regret and the search use them).
+    uncertainty: str = "law"
+    uncertainty_label: str = "law only (parameter uncertainty)"
+    predictive_loss_draws: np.ndarray | None = field(default=None, repr=False)
+    predictive_supervised_loss_draws: np.ndarray | None = field(default=None, repr=False)
+    law_score: float | None = None
 
     # ------------------------------------------------------------------ derived numbers
     @property
@@ -106,27 +115,45 @@ class Allocation:
         return float(np.median(self.teacher_loss_draws))
 
     @property
+    def reported_loss_draws(self) -> np.ndarray:
+        """The student-loss draws the reported numbers use (predictive where available)."""
+        return self.loss_draws if self.predictive_loss_draws is None else self.predictive_loss_draws
+
+    @property
+    def reported_supervised_loss_draws(self) -> np.ndarray:
+        return (self.supervised_loss_draws if self.predictive_supervised_loss_draws is None
+                else self.predictive_supervised_loss_draws)
+
+    @property
     def loss(self) -> dict:
-        """Student loss at the allocation: median, lower, upper, mean, sd."""
+        """Student loss at the allocation: median, lower, upper, mean, sd (of a measured run
+        when ``uncertainty == "predictive"``, else of the law's value)."""
+        return summarize(self.reported_loss_draws, self.ci)
+
+    @property
+    def law_loss(self) -> dict:
+        """The law's value of the student loss (parameter uncertainty only)."""
         return summarize(self.loss_draws, self.ci)
 
     @property
     def supervised_loss(self) -> dict:
-        return summarize(self.supervised_loss_draws, self.ci)
+        return summarize(self.reported_supervised_loss_draws, self.ci)
 
     @property
     def p_beats_supervised(self) -> float | None:
-        """P(student loss < supervised loss at the same compute), over draws."""
+        """P(student loss < supervised loss at the same compute), over draws (of measured
+        runs when ``uncertainty == "predictive"``)."""
         if self.kind != "distillation":
             return None
-        return float(np.mean(self.loss_draws < self.supervised_loss_draws))
+        return float(np.mean(self.reported_loss_draws < self.reported_supervised_loss_draws))
 
     @property
     def advantage(self) -> dict | None:
         """Supervised loss minus distilled loss (positive = distillation better)."""
         if self.kind != "distillation":
             return None
-        return summarize(self.supervised_loss_draws - self.loss_draws, self.ci)
+        return summarize(self.reported_supervised_loss_draws - self.reported_loss_draws,
+                         self.ci)
 
     @property
     def expected_regret(self) -> float | None:
@@ -163,7 +190,9 @@ class Allocation:
                            "tokens_per_param_teacher": (self.D_T / self.N_T
                                                         if self.N_T else None)},
             "flops": dict(self.flops),
-            "student_loss": self.loss, "risk_score": self.score,
+            "uncertainty": self.uncertainty, "uncertainty_label": self.uncertainty_label,
+            "student_loss": self.loss, "student_loss_law": self.law_loss,
+            "risk_score": self.score, "risk_score_law": self.law_score,
             "teacher_loss": (None if self.teacher_loss_draws is None
                              else summarize(self.teacher_loss_draws, self.ci)),
             "supervised": {"N": self.supervised_N, "D": self.supervised_D,
@@ -192,6 +221,10 @@ class Allocation:
         if draws:
             d["draws"] = {"student_loss": self.loss_draws.tolist(),
                           "supervised_loss": self.supervised_loss_draws.tolist()}
+            if self.predictive_loss_draws is not None:
+                d["draws"]["student_loss_predictive"] = self.predictive_loss_draws.tolist()
+                d["draws"]["supervised_loss_predictive"] = (
+                    self.predictive_supervised_loss_draws.tolist())
             if self.teacher_loss_draws is not None:
                 d["draws"]["teacher_loss"] = self.teacher_loss_draws.tolist()
             if self.regret_draws is not None:
