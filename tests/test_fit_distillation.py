@@ -78,3 +78,33 @@ def test_capacity_gap_recovers_k_and_s():
     assert post.diagnostics()["divergences"] == 0
     nt = post.predict({"N": [1e9]}, ci=0.9)
     assert nt["lower"][0] < 2.5e9 < nt["upper"][0]
+
+
+def test_capacity_gap_slope_is_hierarchical_over_families():
+    """Two teacher families with different slopes (issue 11): each family's s is recovered,
+    and a family never seen in the fit gets its N_T* from the population, with the
+    between-family spread in its interval."""
+    import pandas as pd
+
+    kw = dict(students=[3e7, 1e8, 3e8, 1e9, 3e9], teacher_ratios=[0.6, 1.2, 2.5, 5, 10],
+              L_min=[3.3, 3.0, 2.75, 2.5, 2.3], curvature=0.04, D_S=2e10, sigma=0.003)
+    truth = {"famA": (2.5, 0.9), "famB": (2.0, 1.15)}
+    parts = [simulate_capacity_gap(k=k, s=s, seed=6 + i, group=g, **kw).assign(
+        run_id=lambda d, g=g: g + "-" + d["run_id"]) for i, (g, (k, s)) in enumerate(truth.items())]
+    df = pd.concat(parts, ignore_index=True)
+    post = fit(df, "capacity-gap", group="group", draws=300, tune=400, chains=2, seed=3,
+               progressbar=False)
+    d = post.diagnostics()
+    assert d["divergences"] == 0 and d["r_hat_max"] < 1.05
+    for g, (k, s) in truth.items():
+        draws = post.param_draws(g)
+        lo, hi = np.quantile(draws["s"], [0.03, 0.97])
+        assert lo <= s <= hi and hi - lo < 0.1, g
+        lo, hi = np.quantile(draws["k"], [0.03, 0.97])
+        assert lo <= k <= hi, g
+    pts = pd.DataFrame({"N": [1e9] * 3, "group": ["famA", "famB", "famC"]})
+    nt = post.predict(pts, ci=0.9)
+    for i, (k, s) in enumerate(truth.values()):
+        assert nt["lower"][i] < k * 1e9 ** s < nt["upper"][i]
+    width = np.log(nt["upper"]) - np.log(nt["lower"])
+    assert width[2] > 5 * max(width[0], width[1])  # the unseen family carries the spread

@@ -70,8 +70,7 @@ def test_modelspec_round_trip_and_validation():
         ModelSpec("supervised", form="kaplan")
     with pytest.raises(ModelError, match="likelihood"):
         ModelSpec("supervised", likelihood="cauchy")
-    with pytest.raises(ModelError, match="supervised and distillation laws"):
-        ModelSpec("capacity-gap", group="group")
+    assert ModelSpec("capacity-gap", group="family").group == "family"
     with pytest.raises(PriorError, match="valid names"):
         ModelSpec("supervised", priors={"E": Prior("Normal")})
     with pytest.raises(ModelError, match="unknown model-spec keys"):
@@ -190,3 +189,27 @@ def test_prior_dims_must_match_the_model():
                                                           sigma=1.0, dims="group")})
     with pytest.raises(ModelError, match="dims"):
         build(spec, shipped_supervised())
+
+
+def test_capacity_gap_model_with_families():
+    kw = dict(students=[1e7, 3e7, 1e8], teacher_ratios=[0.5, 1, 2.5, 6], L_min=[3.0, 2.8, 2.6],
+              curvature=0.04, D_S=2e10)
+    a = simulate_capacity_gap(k=2.5, s=1.0, group="famA", **kw)
+    b = simulate_capacity_gap(k=2.0, s=1.1, group="famB", seed=1, **kw).assign(
+        run_id=lambda d: "b-" + d["run_id"])
+    df = pd.concat([a, b], ignore_index=True)
+    built = build(ModelSpec("capacity-gap", group="group"), df)
+    m = built.model
+    # One U-curve per (family, student); s and log_k_ref per family, centred (pinned down by
+    # each family's curves); k per family.
+    assert len(m.coords["student"]) == 6 and list(m.coords["group"]) == ["famA", "famB"]
+    for name in ("s", "log_k_ref", "k"):
+        assert m.named_vars_to_dims[name] == ("group",), name
+    assert "s_mu" in m.named_vars and "s_sigma" in m.named_vars
+    only_s = build(ModelSpec("capacity-gap", group="group", group_params=("s",)), df).model
+    assert "log_k_ref" not in only_s.named_vars_to_dims
+    assert only_s.named_vars_to_dims["k"] == ("group",)
+    with pytest.raises(PriorError, match="group-level parameter"):
+        build(ModelSpec("capacity-gap", group="group", group_params=("log_L_min",)), df)
+    with pytest.raises(ModelError, match="single value"):
+        build(ModelSpec("capacity-gap", group="group"), a)

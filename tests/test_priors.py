@@ -112,7 +112,7 @@ def test_kappa_is_the_published_break_strength():
 
 
 def test_group_params_must_be_supervised_names():
-    with pytest.raises(PriorError, match="not a parameter of the supervised law"):
+    with pytest.raises(PriorError, match="not a group-level parameter of the supervised law"):
         default_priors("supervised", "busbridge", group_params=("log_c0",))
 
 

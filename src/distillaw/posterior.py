@@ -222,7 +222,7 @@ class Posterior:
                                  f"population (hyperparameters) to predict a new group from; "
                                  f"posterior groups: {', '.join(self.groups)}")
         ref = (self.model_info or {}).get("reference") or {}
-        if not {"N", "D"} <= set(ref):
+        if not ({"N"} if self.law == "capacity-gap" else {"N", "D"}) <= set(ref):
             raise PosteriorError("predicting a new group needs the reference sizes of the fit "
                                  "(card 'model.reference'); this posterior has none")
 
@@ -239,6 +239,12 @@ class Posterior:
         def get(name):
             return sampled[name] if name in sampled else flat(name)
 
+        if self.law == "capacity-gap":
+            # N_T* = k N_S^s with log k = log k_ref + (1 - s) log N_ref (as the model builds it).
+            s = get("s")
+            out["s"] = s
+            out["k"] = np.exp(get("log_k_ref") + (1.0 - s) * np.log(ref["N"]))
+            return out
         exps = ("E", "alpha", "beta", "gamma", "alpha_prime", "beta_prime", "gamma_prime", "c0")
         for c in exps:
             if f"log_{c}" in sampled:

@@ -39,6 +39,22 @@ class Built:
                 "notes": list(self.notes)}
 
 
+def group_labels(rows: pd.DataFrame, column: str) -> pd.Series:
+    """The ``column`` of a hierarchical fit as strings; a missing column, an empty cell or a
+    single level is a :class:`ModelError` naming the column and the run."""
+    if column not in rows.columns:
+        raise ModelError(f"group column {column!r} not in the table (columns: "
+                         f"{', '.join(map(str, rows.columns))})")
+    if rows[column].isna().any():
+        i = int(np.flatnonzero(rows[column].isna().to_numpy())[0])
+        raise ModelError(f"group column {column!r} is empty in run {rows['run_id'].iloc[i]!r}")
+    labels = rows[column].astype(str).reset_index(drop=True)
+    if labels.nunique() < 2:
+        raise ModelError(f"group column {column!r} has a single value ({labels.iloc[0]!r}); "
+                         f"fit without group=")
+    return labels
+
+
 def geometric_mean(x) -> float:
     x = np.asarray(x, float)
     return float(np.exp(np.mean(np.log(x))))

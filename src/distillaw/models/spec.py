@@ -31,8 +31,8 @@ class ModelSpec:
         Supervised-law form (also the student's supervised law inside the distillation
         model). ``None`` picks :func:`default_form`.
     group : str, optional
-        Column of the run table to pool over (supervised law only): hierarchical model with
-        the parameters in ``group_params`` varying by group.
+        Column of the run table to pool over (e.g. teacher family, data set): hierarchical
+        model with the parameters in ``group_params`` varying by group, partially pooled.
     likelihood : {"student_t", "normal"} or None
         Noise model of log-loss. ``None``: Normal for the structured error model (which
         requires it), Student-t (the robust choice, the Bayesian analogue of the papers'
@@ -40,8 +40,9 @@ class ModelSpec:
     priors : mapping name -> Prior (or its dict form)
         Overrides merged over :func:`distillaw.priors.default_priors`.
     group_params : tuple of str, optional
-        Which supervised parameters vary by group (default: floor, both prefactors and
-        both exponents; gamma stays shared).
+        Which parameters vary by group (supervised and distillation laws: default floor,
+        both prefactors and both exponents, gamma shared; capacity gap: default the slope
+        ``s`` and ``log_k_ref``).
     reference : mapping, optional
         ``{"N": ..., "D": ...}`` reference sizes; default: geometric means of the data.
     error : {"iid", "structured"}
@@ -88,9 +89,6 @@ class ModelSpec:
         if self.likelihood not in LIKELIHOODS:
             raise ModelError(f"unknown likelihood {self.likelihood!r}; choose one of "
                              f"{', '.join(LIKELIHOODS)}")
-        if self.group is not None and self.law == "capacity-gap":
-            raise ModelError("group= is supported for the supervised and distillation laws "
-                             "(the capacity-gap model pools over its own students)")
         if self.group_params is not None:
             if self.group is None:
                 raise ModelError("group_params needs group=")
