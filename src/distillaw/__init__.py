@@ -26,6 +26,7 @@ from .errors import (
     PriorError,
     RunTableError,
 )
+from .laws.compute import SCENARIOS
 from .loaders import load
 from .published import published
 
@@ -43,6 +44,10 @@ _LAZY = {
     "plan": "distillaw.planning",
     "simulate": "distillaw.simulate",
     "backtest": "distillaw.backtesting",
+    "capacity_gap_from_distillation": "distillaw.posterior",
+    "parse_risk": "distillaw.risk",
+    "fmt_count": "distillaw.presentation",
+    "plots": "distillaw.plots",
 }
 
 
@@ -55,7 +60,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "DecisionError", "DiagnosticsError", "DistillawError", "FormatError", "ModelError",
-    "PlanningError", "PosteriorError", "PriorError", "RunTableError", "__version__",
+    "PlanningError", "PosteriorError", "PriorError", "RunTableError", "SCENARIOS", "__version__",
     "append_runs", "laws", "load", "published", "read_runs", "validate_runs", "write_runs",
     *_LAZY,
 ]
