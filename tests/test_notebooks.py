@@ -20,9 +20,11 @@ Conventions every notebook follows (the tests below rely on them):
    "../out/notebooks"))`` (``out/`` is git-ignored); notebooks never write into the
    repository's tracked folders.
 4. Only the public API: ``import distillaw as dl`` (``dl.fit``, ``dl.load``,
-   ``dl.published``, ``dl.Posterior``, ``dl.simulate``, ``dl.laws``, ...),
-   ``distillaw.plots``, ``distillaw.posterior.capacity_gap_from_distillation``; matplotlib
-   for figures. No private modules (``distillaw._*``).
+   ``dl.published``, ``dl.Posterior``, ``dl.simulate``, ``dl.laws``, ``dl.plots``,
+   ``dl.capacity_gap_from_distillation``, ...) and the optional ``distillaw.runner``;
+   matplotlib for figures. No submodule imports, no private modules (``distillaw._*``).
+   One data set per notebook, in both run modes; every fit is followed by ``post.check()``,
+   which stops the notebook with the reason when the chains did not converge.
 5. The committed ``.ipynb`` files are the source (edit them in Jupyter). They are committed
    without outputs or execution counts (``make notebooks-strip`` clears them in place) and
    pass ruff (``make lint`` covers ``notebooks/``); ``assert`` only for key claims that hold
@@ -106,6 +108,12 @@ def test_committed_clean(path):
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     private = [i for i, c in enumerate(code) if re.search(r"distillaw\._|from \._", c.source)]
     assert not private, f"{path.name}: code cells {private} import private modules"
+    # Public API only: `import distillaw as dl` (and the optional runner extra); everything
+    # else through `dl.` (dl.plots, dl.simulate, dl.laws, ...).
+    deep = [i for i, c in enumerate(code)
+            if re.search(r"^\s*(from distillaw\.(?!runner\b)\w|import distillaw\.)", c.source,
+                         re.M)]
+    assert not deep, f"{path.name}: code cells {deep} import distillaw submodules; use dl.*"
 
 
 def test_notebooks_pass_ruff():
