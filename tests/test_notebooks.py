@@ -26,9 +26,9 @@ Conventions every notebook follows (the tests below rely on them):
    One data set per notebook, in both run modes; every fit is followed by ``post.check()``,
    which stops the notebook with the reason when the chains did not converge.
 5. The committed ``.ipynb`` files are the source (edit them in Jupyter). They are committed
-   without outputs or execution counts (``make notebooks-strip`` clears them in place) and
-   pass ruff (``make lint`` covers ``notebooks/``); ``assert`` only for key claims that hold
-   in fast mode.
+   with their fast-mode outputs, so they can be read without running them (``make
+   notebooks`` executes them in place), and pass ruff (``make lint`` covers ``notebooks/``);
+   ``assert`` only for key claims that hold in fast mode.
 
 Execution: a temporary tree ``tmp/notebooks/<copy>.ipynb`` with ``tmp/models`` and
 ``tmp/data`` linked to the repository's, so relative paths (``../models/...``) resolve as in
@@ -93,14 +93,21 @@ def notebook_env(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_committed_clean(path):
-    """Valid nbformat 4, no outputs, no execution counts, a python3 kernelspec, and the
-    fast-mode switch in the first code cell."""
+def test_committed_with_outputs(path):
+    """Valid nbformat 4, committed executed (``make notebooks``: every code cell ran, in
+    order, without an error, in fast mode), a python3 kernelspec, and the fast-mode switch in
+    the first code cell."""
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
-    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
-             and (c.get("outputs") or c.get("execution_count") is not None)]
-    assert not dirty, f"{path.name}: cells {dirty} carry outputs; commit it cleared"
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    counts = [c.get("execution_count") for c in code_cells]
+    assert None not in counts and counts == sorted(counts), \
+        f"{path.name}: not executed top to bottom (execution counts {counts}); run make notebooks"
+    errors = [i for i, c in enumerate(code_cells)
+              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, f"{path.name}: code cells {errors} show an error"
+    assert any(o.get("output_type") == "display_data" for c in code_cells
+               for o in c.get("outputs", [])), f"{path.name}: no figure in the outputs"
     assert nb.metadata.get("kernelspec", {}).get("name") == KERNEL
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and "DISTILLAW_FAST" in code[0].source, \
