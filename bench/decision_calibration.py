@@ -17,10 +17,12 @@ Each simulated world:
    (teacher-inference scenario, mean risk) at 10x, 30x and 100x the largest fitted compute,
    for students 2x and 5x the largest fitted student;
 4. scores each decision against the truth: does the chosen distillation (student, teacher)
-   reach a lower true loss than the supervised baseline at the same compute?
+   reach a lower true loss than the supervised baseline at the same compute? And against
+   what a team would measure: the two runs' true losses times the world's 1% noise.
 
-Prints a reliability table (reported P binned; mean P, observed win rate, count) and the
-Brier score, for each error model: ``error="iid"`` and ``error="structured"`` when this
+Prints a reliability table (reported P, the predictive default, binned; mean P, observed
+win rate of the measured runs, count), the Brier scores of the predictive P and of the
+law-only P against measured and noise-free outcomes, for each error model: ``error="iid"`` and ``error="structured"`` when this
 version's :func:`distillaw.fit` has the ``error=`` keyword; otherwise the default model only,
 with a note. A climatology Brier score (always report the overall win rate) is printed for
 reference: a useful P must beat it.
@@ -73,8 +75,8 @@ def simulate_world(p: dict, eps: float, seed: int):
     return validate_runs(df.drop(columns=["L_true"])), c_max, float(df["N"][dist].max())
 
 
-def true_outcome(p: dict, eps: float, c_max: float, a) -> bool:
-    """Does the chosen distillation beat the supervised baseline under the truth?"""
+def true_losses(p: dict, eps: float, c_max: float, a) -> tuple[float, float]:
+    """True (noise-free) losses of the chosen distillation and of the supervised baseline."""
     from distillaw.laws.distillation import distillation_loss
     from distillaw.laws.supervised import supervised_loss
 
@@ -86,7 +88,7 @@ def true_outcome(p: dict, eps: float, c_max: float, a) -> bool:
     LS = distillation_loss(a.N_S, a.D_S, LT, Lt, **dis)
     LS = LS * np.exp(eps * np.log10(6.0 * a.N_S * a.D_S / c_max))
     L_sup = supervised_loss(a.supervised_N, a.supervised_D, **sup)
-    return bool(LS < L_sup)
+    return float(LS), float(L_sup)
 
 
 def reliability(ps: np.ndarray, wins: np.ndarray) -> list[tuple]:
@@ -104,7 +106,8 @@ def run_model(error: str | None, args, fit_has_error: bool) -> dict:
     from distillaw.decision import allocate
 
     rng = np.random.default_rng(args.seed)
-    ps, wins, kinds = [], [], []
+    ps, ps_law, wins, wins_meas, kinds = [], [], [], [], []
+    noise = np.random.default_rng([args.seed, 99])
     t0 = time.perf_counter()
     for w in range(args.worlds):
         p = truth_params(rng)
@@ -120,25 +123,40 @@ def run_model(error: str | None, args, fit_has_error: bool) -> dict:
                              scenario="teacher-inference", max_draws=args.max_draws,
                              frontier=False, regret=False, seed=w)
                 ps.append(a.p_beats_supervised)
-                wins.append(true_outcome(p, eps, c_max, a))
+                ps_law.append(float(np.mean(a.loss_draws < a.supervised_loss_draws)))
+                LS, L_sup = true_losses(p, eps, c_max, a)
+                wins.append(LS < L_sup)
+                # The runs a team would train and measure: the truth times the worlds'
+                # 1% log-normal run-to-run noise, drawn independently for the two runs.
+                z = noise.normal(0.0, 0.01, 2)
+                wins_meas.append(LS * np.exp(z[0]) < L_sup * np.exp(z[1]))
                 kinds.append("other-form" if other else "same-form")
         print(f"  [{error or 'default'}] world {w + 1}/{args.worlds} "
               f"({'other-form' if other else 'same-form'}) done, "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
-    return {"p": np.array(ps), "win": np.array(wins, float), "kind": np.array(kinds)}
+    return {"p": np.array(ps), "p_law": np.array(ps_law), "win": np.array(wins, float),
+            "win_measured": np.array(wins_meas, float), "kind": np.array(kinds)}
 
 
 def report(name: str, res: dict) -> None:
-    ps, wins = res["p"], res["win"]
+    """Reliability of the reported P (predictive: a measured run's) against measured outcomes,
+    then the Brier scores of both P's against both outcomes."""
+    ps, wins = res["p"], res["win_measured"]
     brier = float(np.mean((ps - wins) ** 2))
     clim = float(np.mean((wins.mean() - wins) ** 2))
-    print(f"\n{name}: {len(ps)} decisions, distillation won {wins.mean():.2f} of them")
+    print(f"\n{name}: {len(ps)} decisions, distillation won {wins.mean():.2f} of them "
+          f"(measured runs; {res['win'].mean():.2f} on the noise-free truth)")
+    print("  reported P (predictive, the default) against measured outcomes:")
     print(f"  {'reported P':>14s} {'n':>5s} {'mean P':>8s} {'won':>8s}")
     for lo, hi, n, mp, fw in reliability(ps, wins):
         print(f"  [{lo:.1f}, {hi:.1f}) {n:5d} {mp:8.3f} {fw:8.3f}")
     print(f"  Brier score {brier:.4f} (climatology {clim:.4f}; ratio {brier / clim:.2f}"
           if clim > 0 else f"  Brier score {brier:.4f}", end="")
     print(")" if clim > 0 else "")
+    for pk, pname in (("p", "P predictive"), ("p_law", "P law only")):
+        for wk, wname in (("win_measured", "measured runs"), ("win", "noise-free truth")):
+            b = float(np.mean((res[pk] - res[wk]) ** 2))
+            print(f"  Brier of {pname:>12s} against {wname:>16s}: {b:.4f}")
     for k in ("same-form", "other-form"):
         m = res["kind"] == k
         if m.any():
