@@ -84,8 +84,10 @@ def fit_command(
     law: str = typer.Option(..., "--law", help="supervised | distillation | capacity-gap"),
     out: Path = typer.Option(..., "--out", help="Folder to save the posterior and its card."),
     form: str = typer.Option(None, "--form", help="chinchilla | busbridge (default busbridge)"),
-    group: str = typer.Option(None, "--group", help="Column to pool over (hierarchical; "
-                              "supervised and distillation laws)."),
+    group: str = typer.Option(None, "--group", help="Column to pool over (hierarchical: "
+                              "e.g. teacher family or data set; exponents and floors per group "
+                              "for the supervised and distillation laws, s and k for the "
+                              "capacity gap)."),
     format: str = typer.Option(None, "--format", help="Force the input format (runs, "
                                "epoch-raw, epoch-tidy, busbridge, porian)."),
     draws: int = typer.Option(1000, "--draws", min=1, help="Draws per chain after tuning."),
@@ -128,8 +130,6 @@ def fit_command(
     _choice(sampler, SAMPLERS, "sampler")
     _choice(likelihood, LIKELIHOODS, "likelihood")
     _choice(error, ERRORS, "error")
-    if group is not None and law == "capacity-gap":
-        raise CLIError("--group is supported for the supervised and distillation laws")
     if not data.is_file():
         raise CLIError(f"{data}: no such data file")
     from ..models import ModelSpec
