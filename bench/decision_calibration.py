@@ -172,13 +172,15 @@ def main(argv=None) -> int:
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--max-draws", type=int, default=400)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--errors", default="iid,structured",
+                    help="error models to compare, comma-separated (default iid,structured)")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*BLAS.*")
 
     from distillaw import fit
 
     has_error = "error" in inspect.signature(fit).parameters
-    models = ("iid", "structured") if has_error else (None,)
+    models = tuple(args.errors.split(",")) if has_error else (None,)
     if not has_error:
         print("note: this version's fit() has no error= keyword (the structured error model "
               "is not merged yet): running the default (iid-noise) model only; the "
