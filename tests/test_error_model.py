@@ -257,7 +257,7 @@ def test_structured_recovery_on_a_small_simulated_table():
     assert d["divergences"] == 0 and d["r_hat_max"] < 1.1
     summ = post.summary(0.95)
     for name in ("alpha", "beta"):
-        assert summ.loc[name, "lower"] <= truth[name] <= summ.loc[name, "upper"], name
+        assert summ.loc[name, "eti_2.5%"] <= truth[name] <= summ.loc[name, "eti_97.5%"], name
     tau = post.idata.posterior["tau_rw"].values.ravel()
     assert np.quantile(tau, 0.01) < 0.01 < np.quantile(tau, 0.99)
     pts = pd.DataFrame({"N": [1e8, 3e9], "D": [2e9, 6e11]})

@@ -31,7 +31,7 @@ def test_distillation_fit_recovery_identifiability_and_prediction(repo):
     # 1. Recovery: truth inside the 94% interval, clean diagnostics.
     summ = post.summary(0.94)
     for name in (*laws.distillation.PARAMS, "E", "A", "B", "alpha", "beta", "gamma"):
-        assert summ.loc[name, "lower"] <= truth[name] <= summ.loc[name, "upper"], name
+        assert summ.loc[name, "eti_3%"] <= truth[name] <= summ.loc[name, "eti_97%"], name
     d = post.diagnostics()
     assert d["divergences"] == 0 and d["r_hat_max"] < 1.05
 
@@ -73,8 +73,8 @@ def test_capacity_gap_recovers_k_and_s():
     post = fit(df, "capacity-gap", draws=300, tune=400, chains=2, seed=3, progressbar=False)
     summ = post.summary(0.94)
     for name, value in (("k", 2.5), ("s", 1.0)):
-        assert summ.loc[name, "lower"] <= value <= summ.loc[name, "upper"], name
-    assert summ.loc["s", "upper"] - summ.loc["s", "lower"] < 0.3  # informative about s
+        assert summ.loc[name, "eti_3%"] <= value <= summ.loc[name, "eti_97%"], name
+    assert summ.loc["s", "eti_97%"] - summ.loc["s", "eti_3%"] < 0.3  # informative about s
     assert post.diagnostics()["divergences"] == 0
     nt = post.predict({"N": [1e9]}, ci=0.9)
     assert nt["lower"][0] < 2.5e9 < nt["upper"][0]

@@ -175,8 +175,9 @@ def fit_command(
              f"{d['divergences']} divergences)")
         for n in notes:
             info(f"note: {n}")
-        typer.echo(f"parameters: median and {JSON_CI:.0%} interval (lower, upper)")
-        typer.echo(post.summary(JSON_CI).to_string(float_format=lambda v: f"{v:.4g}"))
+        typer.echo(f"parameters: ArviZ summary, {JSON_CI:.0%} equal-tailed interval (eti_*)")
+        summ = post.summary(JSON_CI).drop(columns=["mcse_mean", "mcse_sd"])
+        typer.echo(summ.to_string(float_format=lambda v: f"{v:.4g}"))
     return 0
 
 
