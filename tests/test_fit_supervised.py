@@ -80,6 +80,7 @@ def test_hierarchical_porian_partial_pooling(shared_data):
     d = post.diagnostics()
     assert d["divergences"] == 0
     assert len(post.groups) == 15
+    assert post.idata.log_likelihood["log_L"].shape == (2, 300, len(sub))  # hierarchical too
     ds = post.idata.posterior
     for name in ("log_E", "log_A_ref", "log_B_ref", "log_alpha", "log_beta"):
         tau = ds[f"{name}_sigma"].values.ravel()

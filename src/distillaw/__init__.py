@@ -43,6 +43,10 @@ _LAZY = {
     "plan": "distillaw.planning",
     "simulate": "distillaw.simulate",
     "backtest": "distillaw.backtesting",
+    "compare": "distillaw.comparing",
+    "loo": "distillaw.comparing",
+    "plot_fit": "distillaw.plots",
+    "plot_ppc": "distillaw.plots",
 }
 
 

@@ -356,3 +356,242 @@ def to_png(fig: Figure, dpi: int = 130) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
     return buf.getvalue()
+
+
+# ------------------------------------------------------------------ a fit and its data
+POINTS = "#111827"      # fitted runs
+HELD_OUT = "#c0392b"    # held-out runs
+_MAX_CURVES = 8
+
+
+def _legend_outside(ax, **kw):
+    """Legend to the right of the axes: it cannot cover a band or a point (the figure's
+    constrained layout makes room for it)."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
+
+
+def _table(data, what: str):
+    import pandas as pd
+
+    from .errors import PosteriorError
+
+    if data is None or isinstance(data, pd.DataFrame):
+        return data
+    from pathlib import Path
+
+    from .loaders import load
+
+    if isinstance(data, str | Path):
+        return load(Path(data))
+    raise PosteriorError(f"{what} must be a DataFrame or a path, got {type(data).__name__}")
+
+
+def _bucket(v):
+    """Values equal within ~6% share a bucket (log10 rounded to 1/40 decade)."""
+    return np.round(np.log10(np.asarray(v, float)) * 40) / 40
+
+
+def _curves(df):
+    """How to draw a supervised table: ``(key name, key per row)`` with one law curve per
+    key value, x = model size N along it: fixed tokens D, a fixed tokens-per-parameter
+    ratio, or a fixed compute 6ND (IsoFLOP profiles); the first with at most
+    ``_MAX_CURVES`` values, else compute in ``_MAX_CURVES`` log bins."""
+    N, D = df["N"].to_numpy(float), df["D"].to_numpy(float)
+    for name, v in (("D", D), ("D/N", D / N), ("C", 6 * N * D)):
+        b = _bucket(v)
+        if np.unique(b).size <= _MAX_CURVES:
+            return name, b
+    logC = np.log10(6 * N * D)
+    edges = np.linspace(logC.min(), logC.max() + 1e-9, _MAX_CURVES + 1)
+    return "C", np.digitize(logC, edges[1:-1]).astype(float)
+
+
+def _sup_grid(df, key: str, rows, n: int = 60):
+    """Points along one curve of :func:`_curves` (its key value is the rows' geometric
+    mean) spanning the rows' N, widened by a quarter decade each side."""
+    import pandas as pd
+
+    N = rows["N"].to_numpy(float)
+    g = np.geomspace(N.min() / 10 ** 0.25, N.max() * 10 ** 0.25, n)
+    gm = float(np.exp(np.mean(np.log({"D": rows["D"], "D/N": rows["D"] / rows["N"],
+                                      "C": 6 * rows["N"] * rows["D"]}[key].to_numpy(float)))))
+    D = {"D": np.full(n, gm), "D/N": gm * g, "C": gm / (6 * g)}[key]
+    label = {"D": f"D = {fmt_count(gm)}", "D/N": f"D/N = {gm:.3g}",
+             "C": f"C = {gm:.2g} FLOPs"}[key]
+    return pd.DataFrame({"N": g, "D": D}), g, label
+
+
+def plot_fit(post, data=None, holdout=None, *, ax=None, ci: float = 0.9, seed: int = 0,
+             title: str | None = None) -> Figure:
+    """A fitted law against its data: law band, predictive band, points, held-out points.
+
+    Parameters
+    ----------
+    post : Posterior
+        A supervised or distillation posterior.
+    data : DataFrame or path, optional
+        The runs to show (default: the rows the posterior was fitted on, stored with it).
+    holdout : DataFrame or path, optional
+        Runs not used in the fit, marked differently (hollow red diamonds).
+    ax : matplotlib Axes, optional
+        Draw into this axes (its figure is returned); default a new figure.
+    ci : float
+        Level of both bands (equal-tailed).
+
+    For each curve, the darker band is the law's ``ci`` credible band (the mean function,
+    parameter uncertainty only) and the lighter one the predictive band of a new measured
+    run (with the fitted noise and, for the structured error model, every error term).
+    Supervised law: loss against model size N, one curve per fixed D, tokens-per-parameter
+    ratio or compute (IsoFLOP), whichever the data hold. Distillation law: student loss
+    against teacher loss L_T, one curve per student (N, D). The legend sits outside the
+    axes, so it never covers a band or a point.
+
+    Example
+    -------
+    >>> from distillaw import published
+    >>> from distillaw.posterior import Posterior
+    >>> from distillaw.simulate import shipped_supervised
+    >>> post = Posterior.from_params("supervised", published("epoch2024").point())
+    >>> fig = plot_fit(post, shipped_supervised())
+    >>> fig.axes[0].get_xscale()
+    'log'
+    """
+    import pandas as pd
+
+    from .errors import PosteriorError
+
+    if post.law == "capacity-gap":
+        raise PosteriorError("plot_fit draws loss laws; a capacity-gap posterior predicts "
+                             "teacher sizes")
+    if not 0.0 < ci < 1.0:
+        raise PosteriorError(f"ci must be in (0, 1), got {ci}")
+    df = _table(data, "data")
+    if df is None:
+        df = post.fitted_rows()
+    held = _table(holdout, "holdout")
+    kind_of = "supervised" if post.law == "supervised" else "distillation"
+
+    def rows_of(t):
+        if t is None or "kind" not in t.columns:
+            return t
+        return t[t["kind"].astype(str) == kind_of].reset_index(drop=True)
+
+    df, held = rows_of(df), rows_of(held)
+    if df is None or len(df) == 0:
+        raise PosteriorError(f"no {kind_of} rows to plot")
+    every = df if held is None else pd.concat([df, held], ignore_index=True)
+    with matplotlib.rc_context(STYLE):
+        if ax is None:
+            fig = _figure(7.6, 4.4)
+            ax = fig.subplots()
+        else:
+            fig = ax.figure
+        if post.law == "supervised":
+            key, keys = _curves(every)
+            groups = [(every.iloc[np.flatnonzero(keys == k)], k) for k in np.unique(keys)]
+            xcol, xlabel = "N", "model size N (parameters)"
+        else:
+            every = every.assign(_s=[f"{a:.4g}|{b:.4g}" for a, b in
+                                     zip(every["N"], every["D"], strict=True)])
+            groups = [(every[every["_s"] == s], s) for s in dict.fromkeys(every["_s"])]
+            xcol, xlabel = "L_T", "teacher loss L_T (nats)"
+        cmap = matplotlib.colormaps["viridis"]
+        for i, (rows, _) in enumerate(groups[:_MAX_CURVES]):
+            color = cmap(i / max(len(groups[:_MAX_CURVES]) - 1, 1) * 0.9)
+            if post.law == "supervised":
+                grid, x, label = _sup_grid(every, key, rows)
+            else:
+                lt = rows["L_T"].to_numpy(float)
+                x = np.linspace(lt.min() - 0.1 * np.ptp(lt) - 0.02,
+                                lt.max() + 0.1 * np.ptp(lt) + 0.02, 60)
+                n0, d0 = float(rows["N"].iloc[0]), float(rows["D"].iloc[0])
+                grid = pd.DataFrame({"N": n0, "D": d0, "L_T": x})
+                label = f"student {fmt_count(n0)} on {fmt_count(d0)} tokens"
+            gcol = post.spec.get("group")
+            if gcol and gcol in rows.columns and len(post.groups) > 1:
+                grid[gcol] = str(rows[gcol].iloc[0])
+            law = post.predict(grid, ci, seed=seed)
+            pred = post.predict(grid, ci, predictive=True, seed=seed)
+            ax.fill_between(x, pred["lower"], pred["upper"], color=color, alpha=0.12, lw=0)
+            ax.fill_between(x, law["lower"], law["upper"], color=color, alpha=0.35, lw=0)
+            ax.plot(x, law["median"], color=color, lw=1.6, label=label)
+        if len(groups) > _MAX_CURVES:
+            ax.plot([], [], " ", label=f"({len(groups) - _MAX_CURVES} more curves not drawn)")
+        ax.scatter(df[xcol], df["L"], s=14, color=POINTS, zorder=3, label="fitted runs")
+        if held is not None and len(held):
+            ax.scatter(held[xcol], held["L"], s=34, marker="D", facecolors="none",
+                       edgecolors=HELD_OUT, linewidths=1.3, zorder=4, label="held-out runs")
+        # Band keys: proxies so the legend says which shade is which.
+        ax.fill_between([], [], [], color=GREY, alpha=0.35, lw=0,
+                        label=f"law, {ci:.0%} credible band")
+        ax.fill_between([], [], [], color=GREY, alpha=0.12, lw=0,
+                        label=f"new run, {ci:.0%} predictive band")
+        if post.law == "supervised":
+            _count_axis(ax, "x")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("loss L (nats)")
+        ax.set_title(title or f"{post.name or post.law} ({post.form} form) against its data")
+        _legend_outside(ax)
+    return fig
+
+
+def plot_ppc(post, *, num_pp_samples: int = 100, ax=None, seed: int = 0,
+             title: str | None = None) -> Figure:
+    """Posterior predictive check of the fitted log-losses (``az.plot_ppc``).
+
+    Uses the posterior's ``posterior_predictive`` group when it has one (``fit(...,
+    posterior_predictive=True)``, ``distillaw fit --ppc``); otherwise replicates are drawn
+    now from the posterior (:meth:`Posterior.predictive_draws` at the fitted rows, the
+    same noise and error terms as every prediction). One panel per observed variable;
+    the legend sits outside the axes.
+    """
+    import xarray as xr
+
+    from ._compat import import_arviz
+    from .errors import PosteriorError
+
+    az = import_arviz()
+    if post.law == "capacity-gap" and not hasattr(post.idata, "posterior_predictive"):
+        raise PosteriorError("no posterior_predictive group; refit with "
+                             "posterior_predictive=True (fit --ppc)")
+    idata = post.idata
+    if hasattr(idata, "posterior_predictive") and hasattr(idata, "observed_data"):
+        ppc = az.InferenceData(posterior_predictive=idata.posterior_predictive,
+                               observed_data=idata.observed_data)
+    else:
+        rows = post.fitted_rows()
+        rep = np.log(post.predictive_draws(rows, seed=seed))
+        c, d = idata.posterior.sizes["chain"], idata.posterior.sizes["draw"]
+        ppc = az.InferenceData(
+            posterior_predictive=xr.Dataset({"log_L": (("chain", "draw", "row"),
+                                                       rep.reshape(c, d, -1))}),
+            observed_data=xr.Dataset({"log_L": ("row", np.log(rows["L"].to_numpy(float)))}))
+    names = list(ppc.observed_data.data_vars)
+    with matplotlib.rc_context(STYLE):
+        if ax is None:
+            fig = _figure(4.2 * len(names) + 2.0, 3.8)
+            axes = np.atleast_1d(fig.subplots(1, len(names)))
+        else:
+            axes = np.atleast_1d(ax)
+            fig = axes[0].figure
+        if axes.size != len(names):
+            raise PosteriorError(f"plot_ppc needs {len(names)} axes (one per observed "
+                                 f"variable: {', '.join(names)})")
+        az.plot_ppc(ppc, ax=axes, legend=False, num_pp_samples=num_pp_samples,
+                    random_seed=seed, var_names=names)
+        for a, n in zip(axes, names, strict=True):
+            a.set_xlabel(f"{n}: log-loss")
+        _legend_outside(axes[-1], handles=_ppc_handles())
+        fig.suptitle(title or f"{post.name or post.law}: posterior predictive check",
+                     fontsize=10.5, fontweight="bold")
+    return fig
+
+
+def _ppc_handles():
+    """Legend entries for az.plot_ppc's lines (it draws them unlabelled with legend=False):
+    replicates, their mean, the observed data."""
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], color="C0", alpha=0.4, label="replicated data (posterior draws)"),
+            Line2D([], [], color="C1", ls="--", label="posterior predictive mean"),
+            Line2D([], [], color="k", label="observed log-losses")]
