@@ -406,7 +406,7 @@ def _curves(df):
     return "C", np.digitize(logC, edges[1:-1]).astype(float)
 
 
-def _sup_grid(df, key: str, rows, n: int = 60):
+def _sup_grid(key: str, rows, n: int = 60):
     """Points along one curve of :func:`_curves` (its key value is the rows' geometric
     mean) spanning the rows' N, widened by a quarter decade each side."""
     import pandas as pd
@@ -421,6 +421,65 @@ def _sup_grid(df, key: str, rows, n: int = 60):
     return pd.DataFrame({"N": g, "D": D}), g, label
 
 
+def _short(text: str, width: int = 60) -> str:
+    import textwrap
+
+    return textwrap.shorten(text, width, placeholder="...")
+
+
+def _spread(items: list, k: int) -> list:
+    """At most ``k`` items, evenly spread over the list (first and last kept)."""
+    if len(items) <= k:
+        return items
+    return [items[i] for i in np.unique(np.linspace(0, len(items) - 1, k).round().astype(int))]
+
+
+def _draw_curves(ax, post, groups, xcol: str, key: str | None, ci: float, seed: int) -> None:
+    """Bands, median curve and runs of each group (rows, label) on ``ax``."""
+    import pandas as pd
+
+    cmap = matplotlib.colormaps["viridis"]
+    gcol = post.spec.get("group")
+    for i, (rows, label) in enumerate(groups):
+        color = cmap(i / max(len(groups) - 1, 1) * 0.9)
+        if post.law == "supervised":
+            grid, x, label = _sup_grid(key, rows)
+        else:
+            lt = rows["L_T"].to_numpy(float)
+            pad = 0.1 * np.ptp(lt) + 0.02
+            x = np.linspace(lt.min() - pad, lt.max() + pad, 60)
+            grid = pd.DataFrame({"N": float(rows["N"].iloc[0]), "D": float(rows["D"].iloc[0]),
+                                 "L_T": x})
+        if gcol and gcol in rows.columns and len(post.groups) > 1:
+            grid[gcol] = str(rows[gcol].iloc[0])
+        law = post.predict(grid, ci, seed=seed)
+        pred = post.predict(grid, ci, predictive=True, seed=seed)
+        ax.fill_between(x, pred["lower"], pred["upper"], color=color, alpha=0.12, lw=0)
+        ax.fill_between(x, law["lower"], law["upper"], color=color, alpha=0.35, lw=0)
+        ax.plot(x, law["median"], color=color, lw=1.6, label=label)
+        # The runs in the curve's colour: fitted filled, held-out hollow diamonds.
+        fitted, out = rows[~rows["_held"]], rows[rows["_held"]]
+        ax.scatter(fitted[xcol], fitted["L"], s=14, color=color, edgecolors=POINTS,
+                   linewidths=0.4, zorder=3)
+        ax.scatter(out[xcol], out["L"], s=34, marker="D", facecolors="none",
+                   edgecolors=color, linewidths=1.4, zorder=4)
+
+
+def _keys(ax, ci: float, held: bool, hidden: int = 0) -> None:
+    """Legend keys (proxies): marker shape says fitted or held out, shade which band."""
+    if hidden:
+        ax.scatter([], [], s=10, color=GREY, label=f"({hidden} more curves not drawn)")
+    ax.scatter([], [], s=14, color=GREY, edgecolors=POINTS, linewidths=0.4,
+               label="fitted runs")
+    if held:
+        ax.scatter([], [], s=34, marker="D", facecolors="none", edgecolors=HELD_OUT,
+                   linewidths=1.4, label="held-out runs (not fitted)")
+    ax.fill_between([], [], [], color=GREY, alpha=0.35, lw=0,
+                    label=f"law, {ci:.0%} credible band")
+    ax.fill_between([], [], [], color=GREY, alpha=0.12, lw=0,
+                    label=f"new run, {ci:.0%} predictive band")
+
+
 def plot_fit(post, data=None, holdout=None, *, ax=None, ci: float = 0.9, seed: int = 0,
              title: str | None = None) -> Figure:
     """A fitted law against its data: law band, predictive band, points, held-out points.
@@ -432,19 +491,20 @@ def plot_fit(post, data=None, holdout=None, *, ax=None, ci: float = 0.9, seed: i
     data : DataFrame or path, optional
         The runs to show (default: the rows the posterior was fitted on, stored with it).
     holdout : DataFrame or path, optional
-        Runs not used in the fit, marked differently (hollow red diamonds).
+        Runs not used in the fit, drawn as hollow diamonds.
     ax : matplotlib Axes, optional
-        Draw into this axes (its figure is returned); default a new figure.
+        Draw into this one axes (its figure is returned); default a new figure.
     ci : float
         Level of both bands (equal-tailed).
 
-    For each curve, the darker band is the law's ``ci`` credible band (the mean function,
+    For each curve, the darker band is the law's ``ci`` credible band (the mean function:
     parameter uncertainty only) and the lighter one the predictive band of a new measured
     run (with the fitted noise and, for the structured error model, every error term).
     Supervised law: loss against model size N, one curve per fixed D, tokens-per-parameter
-    ratio or compute (IsoFLOP), whichever the data hold. Distillation law: student loss
-    against teacher loss L_T, one curve per student (N, D). The legend sits outside the
-    axes, so it never covers a band or a point.
+    ratio or compute (IsoFLOP), whichever the data hold (at most 8 curves). Distillation
+    law: student loss against teacher loss L_T, one panel per student size (at most 4,
+    spread over the sizes) and one curve per student token count. Runs take their curve's
+    colour. Legends sit outside the axes, so they never cover a band or a point.
 
     Example
     -------
@@ -479,59 +539,57 @@ def plot_fit(post, data=None, holdout=None, *, ax=None, ci: float = 0.9, seed: i
     df, held = rows_of(df), rows_of(held)
     if df is None or len(df) == 0:
         raise PosteriorError(f"no {kind_of} rows to plot")
-    every = df if held is None else pd.concat([df, held], ignore_index=True)
+    has_held = held is not None and len(held) > 0
+    every = pd.concat([df.assign(_held=False)] + ([held.assign(_held=True)] if has_held
+                                                  else []), ignore_index=True)
+    name = _short(title or f"{post.name or post.law} ({post.form} form) against its data")
     with matplotlib.rc_context(STYLE):
-        if ax is None:
-            fig = _figure(7.6, 4.4)
-            ax = fig.subplots()
-        else:
-            fig = ax.figure
         if post.law == "supervised":
             key, keys = _curves(every)
-            groups = [(every.iloc[np.flatnonzero(keys == k)], k) for k in np.unique(keys)]
+            groups = [(every.iloc[np.flatnonzero(keys == k)], None) for k in np.unique(keys)]
+            panels = [(groups, None)]
             xcol, xlabel = "N", "model size N (parameters)"
         else:
-            every = every.assign(_s=[f"{a:.4g}|{b:.4g}" for a, b in
-                                     zip(every["N"], every["D"], strict=True)])
-            groups = [(every[every["_s"] == s], s) for s in dict.fromkeys(every["_s"])]
-            xcol, xlabel = "L_T", "teacher loss L_T (nats)"
-        cmap = matplotlib.colormaps["viridis"]
-        for i, (rows, _) in enumerate(groups[:_MAX_CURVES]):
-            color = cmap(i / max(len(groups[:_MAX_CURVES]) - 1, 1) * 0.9)
+            key, xcol, xlabel = None, "L_T", "teacher loss L_T (nats)"
+            by_size = []
+            for n in sorted(every["N"].unique()):
+                rows = every[every["N"] == n]
+                by_size.append((n, [(rows[rows["D"] == d], d)
+                                    for d in sorted(rows["D"].unique())]))
+            if ax is None:  # one panel per student size, one curve per token count
+                chosen = _spread(by_size, 4)
+                panels = [([(r, f"D = {fmt_count(d)} tokens") for r, d in curves],
+                           f"student N = {fmt_count(n)}") for n, curves in chosen]
+                if len(chosen) < len(by_size):
+                    name = _short(f"{name} ({len(chosen)} of {len(by_size)} student "
+                                  "sizes)", 80)
+            else:  # one axes: every curve on it, labelled by student
+                panels = [([(r, f"student {fmt_count(n)} on {fmt_count(d)} tokens")
+                            for n, curves in by_size for r, d in curves], None)]
+        if ax is None:
+            fig = _figure(7.6, 4.4 if len(panels) == 1 else 2.5 * len(panels) + 0.6)
+            axes = list(np.atleast_1d(fig.subplots(len(panels), 1, sharex=True)))
+        else:
+            fig, axes = ax.figure, [ax]
+        for a, (groups, panel_title) in zip(axes, panels, strict=True):
+            shown = _spread(groups, _MAX_CURVES)
+            _draw_curves(a, post, shown, xcol, key, ci, seed)
+            hidden = len(groups) - len(shown)
+            if hidden:
+                rest = pd.concat([r for r, _ in groups if not any(r is s for s, _ in shown)])
+                a.scatter(rest[xcol], rest["L"], s=10, color=GREY, zorder=2)
+            _keys(a, ci, has_held, hidden)
             if post.law == "supervised":
-                grid, x, label = _sup_grid(every, key, rows)
-            else:
-                lt = rows["L_T"].to_numpy(float)
-                x = np.linspace(lt.min() - 0.1 * np.ptp(lt) - 0.02,
-                                lt.max() + 0.1 * np.ptp(lt) + 0.02, 60)
-                n0, d0 = float(rows["N"].iloc[0]), float(rows["D"].iloc[0])
-                grid = pd.DataFrame({"N": n0, "D": d0, "L_T": x})
-                label = f"student {fmt_count(n0)} on {fmt_count(d0)} tokens"
-            gcol = post.spec.get("group")
-            if gcol and gcol in rows.columns and len(post.groups) > 1:
-                grid[gcol] = str(rows[gcol].iloc[0])
-            law = post.predict(grid, ci, seed=seed)
-            pred = post.predict(grid, ci, predictive=True, seed=seed)
-            ax.fill_between(x, pred["lower"], pred["upper"], color=color, alpha=0.12, lw=0)
-            ax.fill_between(x, law["lower"], law["upper"], color=color, alpha=0.35, lw=0)
-            ax.plot(x, law["median"], color=color, lw=1.6, label=label)
-        if len(groups) > _MAX_CURVES:
-            ax.plot([], [], " ", label=f"({len(groups) - _MAX_CURVES} more curves not drawn)")
-        ax.scatter(df[xcol], df["L"], s=14, color=POINTS, zorder=3, label="fitted runs")
-        if held is not None and len(held):
-            ax.scatter(held[xcol], held["L"], s=34, marker="D", facecolors="none",
-                       edgecolors=HELD_OUT, linewidths=1.3, zorder=4, label="held-out runs")
-        # Band keys: proxies so the legend says which shade is which.
-        ax.fill_between([], [], [], color=GREY, alpha=0.35, lw=0,
-                        label=f"law, {ci:.0%} credible band")
-        ax.fill_between([], [], [], color=GREY, alpha=0.12, lw=0,
-                        label=f"new run, {ci:.0%} predictive band")
-        if post.law == "supervised":
-            _count_axis(ax, "x")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("loss L (nats)")
-        ax.set_title(title or f"{post.name or post.law} ({post.form} form) against its data")
-        _legend_outside(ax)
+                _count_axis(a, "x")
+            a.set_ylabel("loss L (nats)")
+            if panel_title:
+                a.set_title(panel_title, fontsize=9.5, fontweight="normal", loc="left")
+            _legend_outside(a)
+        axes[-1].set_xlabel(xlabel)
+        if len(axes) == 1 and not panels[0][1]:
+            axes[0].set_title(name)
+        else:
+            fig.suptitle(name, fontsize=10.5, fontweight="bold")
     return fig
 
 
@@ -542,8 +600,9 @@ def plot_ppc(post, *, num_pp_samples: int = 100, ax=None, seed: int = 0,
     Uses the posterior's ``posterior_predictive`` group when it has one (``fit(...,
     posterior_predictive=True)``, ``distillaw fit --ppc``); otherwise replicates are drawn
     now from the posterior (:meth:`Posterior.predictive_draws` at the fitted rows, the
-    same noise and error terms as every prediction). One panel per observed variable;
-    the legend sits outside the axes.
+    same noise and error terms as every prediction). One panel per observed variable,
+    spanning the observed values (plus a quarter of their range each side); the legend
+    sits outside the axes.
     """
     import xarray as xr
 
@@ -581,8 +640,13 @@ def plot_ppc(post, *, num_pp_samples: int = 100, ax=None, seed: int = 0,
                     random_seed=seed, var_names=names)
         for a, n in zip(axes, names, strict=True):
             a.set_xlabel(f"{n}: log-loss")
+            # Focus on the data: heavy-tailed (Student-t) replicates would stretch the
+            # axis over a flat tail of the replicates' density.
+            obs = np.asarray(ppc.observed_data[n].values, float)
+            pad = 0.25 * max(float(np.ptp(obs)), 1e-3)
+            a.set_xlim(float(obs.min()) - pad, float(obs.max()) + pad)
         _legend_outside(axes[-1], handles=_ppc_handles())
-        fig.suptitle(title or f"{post.name or post.law}: posterior predictive check",
+        fig.suptitle(_short(title or f"{post.name or post.law}: posterior predictive check"),
                      fontsize=10.5, fontweight="bold")
     return fig
 
