@@ -34,6 +34,18 @@ def test_distillation_fit_recovery_identifiability_and_prediction(repo):
         assert summ.loc[name, "eti_3%"] <= truth[name] <= summ.loc[name, "eti_97%"], name
     d = post.diagnostics()
     assert d["divergences"] == 0 and d["r_hat_max"] < 1.05
+    # Two observed nodes (students, supervised runs), each with its pointwise
+    # log-likelihood; LOO joins them over all fitted rows, in the stored rows' order.
+    from distillaw.comparing import loo_data
+
+    ll = post.idata.log_likelihood
+    assert set(ll.data_vars) == {"log_L", "log_L_S"}
+    joined = loo_data(post).log_likelihood["log_L_all"]
+    assert joined.shape == (2, 300, len(df))
+    ids = post.idata.constant_data["run_id"].values
+    first = str(ll["log_L_S"]["student_run"].values[0])
+    np.testing.assert_allclose(joined.values[:, :, list(ids).index(first)],
+                               ll["log_L_S"].values[:, :, 0])
 
     # 2. Not prior-dominated (posterior sd / prior sd per sampled quantity) except the break
     # position d1, by design: only teachers weaker than d1 x the student's own loss would
