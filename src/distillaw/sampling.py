@@ -230,6 +230,12 @@ def _drop_internal(ds):
     return ds.drop_vars([v for v in ds.data_vars if _internal(v)])
 
 
+def _f32(ds):
+    """Pointwise groups (draws x rows) are most of the file: float32 halves them. Measured
+    on Epoch's 240 rows x 4000 draws: elpd_loo changes by 2e-6, Pareto k by < 0.003."""
+    return ds.astype("float32")
+
+
 def _structured(spec) -> bool:
     # The capacity-gap model has no structured terms (its spec accepts the flag, unused).
     return spec.error == "structured" and spec.law != "capacity-gap"
@@ -277,24 +283,25 @@ def _arviz_groups(idata, built, spec, *, seed: int, posterior_predictive: bool):
         y = np.log(built.table["L"].to_numpy(float))
         ll = loo_log_likelihood(base.posterior, mu, y, rows, spec.law, spec.group)
         base.add_groups(observed_data=xr.Dataset({"log_L": ("row", y)}),
-                        log_likelihood=xr.Dataset(
+                        log_likelihood=_f32(xr.Dataset(
                             {"log_L": (("chain", "draw", "row"), ll.reshape(chains, draws, -1))},
-                            coords={"chain": base.posterior.chain, "draw": base.posterior.draw}))
+                            coords={"chain": base.posterior.chain, "draw": base.posterior.draw})))
         if posterior_predictive:
             rep = replicate(base.posterior, mu, rows, spec.law, spec.group, seed)
-            base.add_groups(posterior_predictive=xr.Dataset(
+            base.add_groups(posterior_predictive=_f32(xr.Dataset(
                 {"log_L": (("chain", "draw", "row"), rep.reshape(chains, draws, -1))},
-                coords={"chain": base.posterior.chain, "draw": base.posterior.draw}))
+                coords={"chain": base.posterior.chain, "draw": base.posterior.draw})))
         return base
     base.add_groups(observed_data=prior.observed_data,
-                    prior_predictive=prior.prior_predictive)
+                    prior_predictive=_f32(prior.prior_predictive))
     ll = pm.compute_log_likelihood(idata, model=model, extend_inferencedata=False,
                                    progressbar=False)
-    base.add_groups(log_likelihood=ll.log_likelihood if hasattr(ll, "log_likelihood") else ll)
+    base.add_groups(log_likelihood=_f32(ll.log_likelihood if hasattr(ll, "log_likelihood")
+                                        else ll))
     if posterior_predictive:
         pp = pm.sample_posterior_predictive(idata, model=model, random_seed=seed,
                                             progressbar=False, extend_inferencedata=False)
-        base.add_groups(posterior_predictive=pp.posterior_predictive)
+        base.add_groups(posterior_predictive=_f32(pp.posterior_predictive))
     return base
 
 
