@@ -234,3 +234,18 @@ def test_structured_replicates_have_the_block_covariance():
         np.testing.assert_allclose(emp[np.ix_(b.idx, b.idx)], want, atol=6e-5)
     cross = emp[:6, 6:]  # supervised track vs curves: independent blocks
     assert np.max(np.abs(cross)) < 6e-5
+
+
+@pytest.mark.sampling
+def test_cli_fit_ppc_stores_the_posterior_predictive(repo, tmp_path):
+    out = tmp_path / "m"
+    rc, _, err = _cli(["fit", str(repo / "data" / "simulated" / "supervised.csv"), "--law",
+                       "supervised", "--form", "chinchilla", "--out", str(out), "--draws", "60",
+                       "--tune", "100", "--chains", "2", "--no-progress", "--ppc"])
+    assert rc == 0, err
+    back = Posterior.load(out)
+    pp = back.idata.posterior_predictive["log_L"]
+    assert pp.shape == (2, 60, back.idata.observed_data["log_L"].size)
+    assert pp.dtype == np.float32  # pointwise groups are stored as float32
+    fig = dl.plot_ppc(back, num_pp_samples=10)
+    assert fig.axes[0].get_xlabel() == "log_L: log-loss"
