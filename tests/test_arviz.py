@@ -249,3 +249,50 @@ def test_cli_fit_ppc_stores_the_posterior_predictive(repo, tmp_path):
     assert pp.dtype == np.float32  # pointwise groups are stored as float32
     fig = dl.plot_ppc(back, num_pp_samples=10)
     assert fig.axes[0].get_xlabel() == "log_L: log-loss"
+
+
+def _hand_built(loglik: dict, run_ids, data_hash="a" * 64, name=None):
+    """A posterior with a given log_likelihood group (no sampling)."""
+    az = import_arviz()
+    rng = np.random.default_rng(0)
+    S = next(iter(loglik.values()))[0].shape[1]
+    post = {k: rng.normal(v, 0.01, (2, S)) for k, v in
+            (("E", 1.7), ("A", 400.0), ("B", 410.0), ("alpha", 0.34), ("beta", 0.28))}
+    ll = xr.Dataset({k: (("chain", "draw", dim), v) for k, (v, dim) in loglik.items()},
+                    coords={dim: ids for (_, dim), ids in
+                            zip(loglik.values(), run_ids.values(), strict=True)})
+    cd = xr.Dataset({"run_id": ("row", np.concatenate(list(run_ids.values())))})
+    idata = az.InferenceData(posterior=xr.Dataset({k: (("chain", "draw"), v)
+                                                   for k, v in post.items()}),
+                             log_likelihood=ll, constant_data=cd)
+    return Posterior(idata, {"law": "supervised", "form": "chinchilla"},
+                     data_hash=data_hash, name=name)
+
+
+def test_loo_data_joins_nodes_in_row_order_and_compare_checks_rows():
+    from distillaw.comparing import loo_data
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(-1, 0.1, (2, 50, 3))
+    b = rng.normal(-2, 0.1, (2, 50, 2))
+    # Stored rows: supervised first (s1, s2), then students (d1..d3); nodes sort the other way.
+    post = _hand_built({"log_L_S": (a, "student_run"), "log_L": (b, "supervised_run")},
+                       {"student_run": ["d1", "d2", "d3"], "supervised_run": ["s1", "s2"]},
+                       name="two nodes")
+    post.idata.constant_data["run_id"] = ("row", np.array(["s1", "s2", "d1", "d2", "d3"]))
+    joined = loo_data(post).log_likelihood["log_L_all"].values
+    np.testing.assert_array_equal(joined[:, :, :2], b)
+    np.testing.assert_array_equal(joined[:, :, 2:], a)
+
+    one = _hand_built({"log_L": (a, "run")}, {"run": ["d1", "d2", "d3"]}, name="x")
+    other_rows = _hand_built({"log_L": (a[:, :, :2], "run")}, {"run": ["d1", "d2"]}, name="y")
+    with pytest.raises(PosteriorError, match="different rows"):
+        dl.compare(one, other_rows)
+    no_hash = _hand_built({"log_L": (a, "run")}, {"run": ["d1", "d2", "d3"]}, data_hash=None)
+    with pytest.raises(PosteriorError, match="no data hash"):
+        dl.compare(one, no_hash)
+    with pytest.raises(PosteriorError, match="2 names for 3 fits"):
+        dl.compare(one, one, one, names=["a", "b"])
+    with pytest.raises(PosteriorError, match="refit"):  # built by hand: no log_likelihood
+        dl.loo(Posterior.from_params("supervised", {"E": 1.7, "A": 400.0, "B": 410.0,
+                                                    "alpha": 0.34, "beta": 0.28}))
