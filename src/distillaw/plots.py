@@ -12,7 +12,13 @@ state or needs a display; PNGs are rendered by the Agg canvas.
   their difference with P(distillation beats supervised);
 - :func:`plot_risk_comparison` -- the allocation chosen under each risk measure, side by side;
 - :func:`plot_crossover` -- distilled and supervised loss against compute, with bands and the
-  crossover marked.
+  crossover marked;
+- :func:`plot_fit` -- a fitted law against its runs: law and predictive bands, fitted and
+  held-out runs (``dl.plot_fit``);
+- :func:`plot_ppc` -- posterior predictive check of the fitted log-losses with
+  ``az.plot_ppc`` (``dl.plot_ppc``).
+
+Legends of plot_fit and plot_ppc sit outside the axes, so they never cover data.
 
 Example
 -------

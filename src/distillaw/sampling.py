@@ -263,8 +263,10 @@ def _arviz_groups(idata, built, spec, *, seed: int, posterior_predictive: bool):
     structured = _structured(spec)
     cd = _constant_data(built.table, spec.group)
     constant = xr.Dataset({k: ("row", v) for k, v in cd.items()})
-    base = az.InferenceData(posterior=_drop_internal(idata.posterior),
-                            sample_stats=idata.sample_stats, constant_data=constant)
+    groups = {"posterior": _drop_internal(idata.posterior), "constant_data": constant}
+    if hasattr(idata, "sample_stats"):  # (a mocked sampler in tests has none)
+        groups["sample_stats"] = idata.sample_stats
+    base = az.InferenceData(**groups)
     names = [v.name for v in model.free_RVs + model.deterministics]
     with warnings.catch_warnings():
         # The structured model's Potentials hold observations only: prior draws of the
