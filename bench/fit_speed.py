@@ -76,8 +76,8 @@ def main(argv=None) -> int:
     print("\n95% intervals   ours (posterior)                  peers (bootstrap percentile)")
     for p in ("E", "A", "B", "alpha", "beta"):
         lo, hi = np.percentile(nat_boot[p], [2.5, 97.5])
-        print(f"  {p:6s} {summ.loc[p, 'median']:9.4g} [{summ.loc[p, 'lower']:9.4g}, "
-              f"{summ.loc[p, 'upper']:9.4g}]   {float(nat_best[p][0]):9.4g} [{lo:9.4g}, "
+        print(f"  {p:6s} {summ.loc[p, 'median']:9.4g} [{summ.loc[p, 'eti_2.5%']:9.4g}, "
+              f"{summ.loc[p, 'eti_97.5%']:9.4g}]   {float(nat_best[p][0]):9.4g} [{lo:9.4g}, "
               f"{hi:9.4g}]")
     ess = d["ess_bulk_min"]
     print(f"\nours : {t_ours:7.1f} s wall (whole fit: nutpie compile {d['compile_seconds']:.1f} s, "

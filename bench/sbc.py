@@ -63,6 +63,7 @@ def calibrate(args, error: str) -> None:
     import pymc as pm
 
     from distillaw import fit
+    from distillaw.posterior import interval_columns
     from distillaw.priors import resolve_priors
     from distillaw.simulate import simulate_supervised
 
@@ -130,7 +131,7 @@ def calibrate(args, error: str) -> None:
         summ = post.summary(args.ci)
         draws = post.param_draws()
         for p in params:
-            lo, hi = summ.loc[p, "lower"], summ.loc[p, "upper"]
+            lo, hi = (summ.loc[p, c] for c in interval_columns(args.ci))
             hits[p].append(lo <= truth[p] <= hi)
             thin = draws[p][:: max(1, len(draws[p]) // 99)][:99]
             ranks[p].append(int(np.sum(thin < truth[p])))

@@ -32,8 +32,8 @@ LAYERS: dict[str, int] = {
     "baseline": 4,
     # 4 models (PyMC builders), the posterior, the simulator
     "models": 4, "posterior": 4, "simulate": 4,
-    # 5 fitting (the one sampler) and decisions on draws
-    "sampling": 5, "decision": 5,
+    # 5 fitting (the one sampler), decisions on draws, LOO and comparison of fits
+    "sampling": 5, "decision": 5, "comparing": 5,
     # 6 planning the next runs (uses the decision module's allocation as a target)
     "planning": 6,
     # fit on part of a table, score the rest against our fit and the peers' baseline

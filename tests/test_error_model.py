@@ -256,9 +256,19 @@ def test_structured_recovery_on_a_small_simulated_table():
     assert d["divergences"] == 0 and d["r_hat_max"] < 1.1
     summ = post.summary(0.95)
     for name in ("alpha", "beta"):
-        assert summ.loc[name, "lower"] <= truth[name] <= summ.loc[name, "upper"], name
+        assert summ.loc[name, "eti_2.5%"] <= truth[name] <= summ.loc[name, "eti_97.5%"], name
     tau = post.idata.posterior["tau_rw"].values.ravel()
     assert np.quantile(tau, 0.01) < 0.01 < np.quantile(tau, 0.99)
+    # ArviZ groups: one leave-one-out conditional log-likelihood per row; az.loo runs.
+    ll = post.idata.log_likelihood["log_L"]
+    assert ll.dims == ("chain", "draw", "row") and ll.shape == (2, 200, len(df))
+    assert np.all(np.isfinite(ll.values))
+    np.testing.assert_allclose(post.idata.observed_data["log_L"].values, np.log(df["L"]))
+    assert "tau_rw" in post.idata.prior and not [v for v in post.idata.posterior.data_vars
+                                                  if v.endswith("__")]
+    from distillaw import loo
+
+    assert np.isfinite(loo(post).elpd_loo)
     pts = pd.DataFrame({"N": [1e8, 3e9], "D": [2e9, 6e11]})
     pred = post.predict(pts, 0.9, predictive=True)
     w = np.log(pred["upper"] / pred["lower"]).to_numpy()

@@ -31,9 +31,21 @@ def test_distillation_fit_recovery_identifiability_and_prediction(repo):
     # 1. Recovery: truth inside the 94% interval, clean diagnostics.
     summ = post.summary(0.94)
     for name in (*laws.distillation.PARAMS, "E", "A", "B", "alpha", "beta", "gamma"):
-        assert summ.loc[name, "lower"] <= truth[name] <= summ.loc[name, "upper"], name
+        assert summ.loc[name, "eti_3%"] <= truth[name] <= summ.loc[name, "eti_97%"], name
     d = post.diagnostics()
     assert d["divergences"] == 0 and d["r_hat_max"] < 1.05
+    # Two observed nodes (students, supervised runs), each with its pointwise
+    # log-likelihood; LOO joins them over all fitted rows, in the stored rows' order.
+    from distillaw.comparing import loo_data
+
+    ll = post.idata.log_likelihood
+    assert set(ll.data_vars) == {"log_L", "log_L_S"}
+    joined = loo_data(post).log_likelihood["log_L_all"]
+    assert joined.shape == (2, 300, len(df))
+    ids = post.idata.constant_data["run_id"].values
+    first = str(ll["log_L_S"]["student_run"].values[0])
+    np.testing.assert_allclose(joined.values[:, :, list(ids).index(first)],
+                               ll["log_L_S"].values[:, :, 0])
 
     # 2. Not prior-dominated (posterior sd / prior sd per sampled quantity) except the break
     # position d1, by design: only teachers weaker than d1 x the student's own loss would
@@ -73,8 +85,8 @@ def test_capacity_gap_recovers_k_and_s():
     post = fit(df, "capacity-gap", draws=300, tune=400, chains=2, seed=3, progressbar=False)
     summ = post.summary(0.94)
     for name, value in (("k", 2.5), ("s", 1.0)):
-        assert summ.loc[name, "lower"] <= value <= summ.loc[name, "upper"], name
-    assert summ.loc["s", "upper"] - summ.loc["s", "lower"] < 0.3  # informative about s
+        assert summ.loc[name, "eti_3%"] <= value <= summ.loc[name, "eti_97%"], name
+    assert summ.loc["s", "eti_97%"] - summ.loc["s", "eti_3%"] < 0.3  # informative about s
     assert post.diagnostics()["divergences"] == 0
     nt = post.predict({"N": [1e9]}, ci=0.9)
     assert nt["lower"][0] < 2.5e9 < nt["upper"][0]

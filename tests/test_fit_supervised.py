@@ -32,7 +32,7 @@ def test_recovers_the_truth_at_byte_level_scale_and_records_provenance():
                progressbar=False, name="tiny")
     summ = post.summary(0.94)
     for name, value in TINY_TRUTH.items():
-        assert summ.loc[name, "lower"] <= value <= summ.loc[name, "upper"], name
+        assert summ.loc[name, "eti_3%"] <= value <= summ.loc[name, "eti_97%"], name
     d = post.diagnostics()
     assert d["divergences"] == 0 and d["r_hat_max"] < 1.05
 
@@ -80,6 +80,7 @@ def test_hierarchical_porian_partial_pooling(shared_data):
     d = post.diagnostics()
     assert d["divergences"] == 0
     assert len(post.groups) == 15
+    assert post.idata.log_likelihood["log_L"].shape == (2, 300, len(sub))  # hierarchical too
     ds = post.idata.posterior
     for name in ("log_E", "log_A_ref", "log_B_ref", "log_alpha", "log_beta"):
         tau = ds[f"{name}_sigma"].values.ravel()

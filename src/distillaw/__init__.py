@@ -48,6 +48,10 @@ _LAZY = {
     "parse_risk": "distillaw.risk",
     "fmt_count": "distillaw.presentation",
     "plots": "distillaw.plots",
+    "compare": "distillaw.comparing",
+    "loo": "distillaw.comparing",
+    "plot_fit": "distillaw.plots",
+    "plot_ppc": "distillaw.plots",
 }
 
 

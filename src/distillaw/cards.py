@@ -90,16 +90,33 @@ def draws_hash(idata, spec: Mapping) -> str:
 
 
 
+def interval_columns(ci: float, interval: str = "eti") -> tuple[str, str]:
+    """Names of the interval bounds in :meth:`Posterior.summary`, as ArviZ names them.
+
+    >>> interval_columns(0.95)
+    ('eti_2.5%', 'eti_97.5%')
+    """
+    return (f"{interval}_{100 * (1 - ci) / 2:g}%", f"{interval}_{100 * (1 + ci) / 2:g}%")
+
+
 def make_card(post) -> dict:
     """Machine-readable model card (what ``card.json`` holds)."""
     summ = post.summary(0.95)
+    lo, hi = interval_columns(0.95)
+    keep = {"median": "median", "lower": lo, "upper": hi, "mean": "mean", "sd": "sd",
+            "ess_bulk": "ess_bulk", "r_hat": "r_hat"}
+
+    def num(v):
+        return None if not np.isfinite(v) else float(v)
+
     return {
         "name": post.name, "law": post.law, "form": post.form, "spec": post.spec,
         "data_hash": post.data_hash, "sampler": post.sampler,
         "diagnostics": post._diagnostics, "n_draws": post.n_draws, "groups": post.groups,
-        "parameters": {k: {c: float(summ.loc[k, c]) for c in summ.columns}
+        # lower/upper: the equal-tailed interval at level "ci"
+        "parameters": {k: {name: num(summ.loc[k, col]) for name, col in keep.items()}
                        for k in summ.index},
-        "ci": 0.95,
+        "ci": 0.95, "interval": "equal-tailed",
         "model": post.model_info,
         "draws_hash": draws_hash(post.idata, post.spec),
         "distillaw_version": __version__,
@@ -126,6 +143,13 @@ def card_markdown(post, card: Mapping | None = None) -> str:
             lines.append("- reference sizes (prefactors are sampled there): " + ", ".join(
                 f"{k} = {v:.4g}" for k, v in model["reference"].items()))
         lines += [f"- note: {n}" for n in model.get("notes", [])] + [""]
+    if model.get("arviz"):
+        az_info = model["arviz"]
+        lines += ["## ArviZ groups (posterior.nc)", "",
+                  f"- groups: {', '.join(az_info.get('groups', []))}",
+                  f"- observed_data: {az_info.get('observed_data')}",
+                  f"- log_likelihood: {az_info.get('log_likelihood')}",
+                  f"- prior: {az_info.get('prior_draws')} draws", ""]
     if card.get("parameters"):
         lines += ["## Parameters (median, 95% equal-tailed interval)", "",
                   "| parameter | median | lower | upper |", "|---|---|---|---|"]

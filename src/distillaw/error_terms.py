@@ -241,3 +241,114 @@ def offset_draws(post, fitted: pd.DataFrame, resid: np.ndarray, new: pd.DataFram
             var = np.maximum(prior_var[sl] - np.einsum("sfp,sfp->sp", v, v), 0.0)
             out[sl, pi] = mean + np.sqrt(var) * z[sl][:, pi]
     return out
+
+
+@dataclass
+class Block:
+    """One independent block of the structured error model's likelihood: its rows ``idx``
+    and either its dense kernel components ``comps`` (a distillation curve) or the low-rank
+    factor ``U0`` of its compute walk (a supervised track; ``U0 U0^T`` is the walk's
+    covariance, zero columns when the track sits at one compute)."""
+
+    idx: np.ndarray
+    comps: dict | None
+    U0: np.ndarray | None
+
+
+def blocks(rows: pd.DataFrame, law: str, group_col: str | None) -> list[Block]:
+    """The likelihood's blocks over ``rows`` (the rows the posterior stores, in order), as
+    :func:`distillaw.models.error.marginal_likelihood` builds them."""
+    keys = row_keys(rows, law, group_col)
+    refs = anchors(keys)
+    out = []
+    for block in sorted(set(keys.block)):
+        idx = np.flatnonzero(keys.block == block)
+        k = keys.take(idx)
+        if block in refs.nodes:
+            out.append(Block(idx, None, walk_factor(k.x, refs.nodes[block], refs.x_ref)[0]))
+        else:
+            out.append(Block(idx, components(k, k, refs), None))
+    return out
+
+
+def _block_cov(b: Block, sig2: np.ndarray, tau2: dict) -> np.ndarray:
+    """Dense covariances ``(S, n, n)`` of a curve block, one per draw."""
+    n = b.idx.size
+    cov = (sig2[:, None, None] + JITTER) * np.eye(n)[None]
+    for t in TAUS:
+        cov = cov + tau2[t][:, None, None] * b.comps[t][None]
+    return cov
+
+
+def _scales(post, S: int) -> tuple[np.ndarray, dict]:
+    return _flat(post, "sigma") ** 2, {k: (_flat(post, k) ** 2 if k in post.data_vars
+                                           else np.zeros(S)) for k in TAUS}
+
+
+def loo_log_likelihood(post, mu: np.ndarray, y: np.ndarray, rows: pd.DataFrame, law: str,
+                       group_col: str | None, chunk: int = 256) -> np.ndarray:
+    """Pointwise log-likelihood ``(S, n)`` for leave-one-out under the structured error model.
+
+    Rows in a block are correlated, so the log density of row ``i`` is the Gaussian
+    conditional ``log p(y_i | y_-i, theta)`` (Buerkner, Gabry & Vehtari 2021, "Efficient
+    leave-one-out cross-validation for Bayesian non-factorized normal and Student-t
+    models"): with ``Q = Sigma^-1`` and ``g = Q (y - mu)``,
+    ``-0.5 log 2 pi + 0.5 log Q_ii - 0.5 g_i^2 / Q_ii``. PSIS-LOO on these values is the
+    exact-LOO estimate for this model; their sum is not the joint log-likelihood.
+
+    ``post`` is the posterior ``xarray.Dataset`` (``sigma``, ``tau_*``), ``mu`` the law's
+    log-loss ``(S, n)`` on ``rows`` and ``y`` the observed log-losses.
+    """
+    S, n = mu.shape
+    sig2, tau2 = _scales(post, S)
+    r = y[None, :] - mu
+    out = np.empty((S, n))
+    for b in blocks(rows, law, group_col):
+        for s0 in range(0, S, chunk):
+            sl = slice(s0, min(S, s0 + chunk))
+            rb = r[sl][:, b.idx]
+            a = sig2[sl] + JITTER  # (s,)
+            if b.U0 is not None:
+                # Woodbury: Q = (I - (t/a) U M^-1 U^T) / a with M = I + (t/a) U^T U.
+                U = b.U0
+                ta = tau2["tau_rw"][sl] / a
+                M = np.eye(U.shape[1])[None] + ta[:, None, None] * (U.T @ U)[None]
+                Minv = np.linalg.inv(M)
+                UMU = np.einsum("im,smk,ik->si", U, Minv, U)  # diag of U M^-1 U^T
+                Ur = rb @ U  # (s, m)
+                corr = np.einsum("im,smk,sk->si", U, Minv, Ur)  # U M^-1 U^T r
+                qii = (1.0 - ta[:, None] * UMU) / a[:, None]
+                g = (rb - ta[:, None] * corr) / a[:, None]
+            else:
+                Q = np.linalg.inv(_block_cov(b, sig2[sl], {k: v[sl] for k, v in tau2.items()}))
+                qii = np.diagonal(Q, axis1=1, axis2=2)
+                g = np.einsum("sij,sj->si", Q, rb)
+            out[sl][:, b.idx] = (-0.5 * np.log(2 * np.pi) + 0.5 * np.log(qii)
+                                 - 0.5 * g ** 2 / qii)
+    return out
+
+
+def replicate(post, mu: np.ndarray, rows: pd.DataFrame, law: str, group_col: str | None,
+              seed: int = 0, chunk: int = 256) -> np.ndarray:
+    """Posterior-predictive replicates ``(S, n)`` of the log-losses on ``rows``: per draw,
+    ``mu`` plus a fresh draw of every block's correlated error (iid noise, curve offset,
+    walks), i.e. new runs at the fitted settings."""
+    S, n = mu.shape
+    sig2, tau2 = _scales(post, S)
+    rng = np.random.default_rng([seed, 23])
+    out = mu + np.sqrt(sig2 + JITTER)[:, None] * rng.standard_normal((S, n))
+    for b in blocks(rows, law, group_col):
+        if b.U0 is not None:
+            w = rng.standard_normal((S, b.U0.shape[1]))
+            out[:, b.idx] += np.sqrt(tau2["tau_rw"])[:, None] * (w @ b.U0.T)
+            continue
+        for s0 in range(0, S, chunk):
+            sl = slice(s0, min(S, s0 + chunk))
+            K = sum(tau2[t][sl, None, None] * b.comps[t][None] for t in TAUS)
+            # Rank-deficient (a curve offset is all-ones): a relative jitter for Cholesky.
+            scale = np.maximum(np.max(np.diagonal(K, axis1=1, axis2=2), axis=1), 1e-300)
+            K = K + 1e-10 * scale[:, None, None] * np.eye(b.idx.size)[None]
+            z = rng.standard_normal((K.shape[0], b.idx.size))
+            sub = out[sl]  # a view: adding into it fills ``out``
+            sub[:, b.idx] += np.einsum("sij,sj->si", np.linalg.cholesky(K), z)
+    return out

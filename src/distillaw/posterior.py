@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import cards
 from ._compat import import_arviz
-from .cards import GROUP_DIM, SAVED_FILES, check_save_target, draws_hash
+from .cards import GROUP_DIM, SAVED_FILES, check_save_target, draws_hash, interval_columns
 from .draws import thin_index
 from .errors import PosteriorError
 from .laws import LAW_PARAMS, LAWS
@@ -39,7 +39,8 @@ from .laws.supervised import supervised_loss
 
 # Re-exported: callers import the saved-folder helpers from here too.
 __all__ = ["GROUP_DIM", "SAVED_FILES", "OptimalTeacher", "Posterior",
-           "capacity_gap_from_distillation", "check_save_target", "draws_hash"]
+           "capacity_gap_from_distillation", "check_save_target", "draws_hash",
+           "interval_columns"]
 
 
 def _as_frame(points) -> pd.DataFrame:
@@ -510,16 +511,42 @@ class Posterior:
                                    + "; ".join(problems))
         return self
 
-    def summary(self, ci: float = 0.95) -> pd.DataFrame:
-        """Median and equal-tailed ``ci`` interval of each canonical parameter (and noise).
+    def summary(self, ci: float = 0.95, *, interval: str = "eti") -> pd.DataFrame:
+        """``az.summary`` of the law's canonical parameters (and noise), interval named.
 
+        Columns: ``mean, sd, median``, the interval bounds named with their level and kind
+        (``eti_2.5%, eti_97.5%`` for the default equal-tailed 95% interval, the interval
+        every prediction of this package uses; ``interval="hdi"`` gives ArviZ's
+        ``hdi_2.5%, hdi_97.5%``), then ``mcse_mean, mcse_sd, ess_bulk, ess_tail, r_hat``
+        (NaN where a posterior has one chain or one draw, e.g. :meth:`from_params`).
         Grouped parameters get one row per group (index ``name[group]``).
+
+        Example
+        -------
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> post = Posterior.from_params("supervised", {"E": rng.normal(1.7, 0.01, 400),
+        ...     "A": 400.0, "B": 410.0, "alpha": 0.34, "beta": 0.28})
+        >>> list(post.summary(0.9).columns[:5])
+        ['mean', 'sd', 'median', 'eti_5%', 'eti_95%']
         """
         if not 0.0 < ci < 1.0:
             raise PosteriorError(f"ci must be in (0, 1), got {ci}")
+        if interval not in ("eti", "hdi"):
+            raise PosteriorError(f"interval must be 'eti' or 'hdi', got {interval!r}")
+        az = import_arviz()
         post = self.idata.posterior
         names = [p for p in LAW_PARAMS[self.law] if p in post.data_vars]
         names += [p for p in ("sigma", "nu") if p in post.data_vars]
+        diag_cols = ("mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat")
+        if post.sizes["chain"] >= 2 and post.sizes["draw"] >= 4:
+            out = az.summary(self.idata, var_names=names, hdi_prob=ci, round_to="none")
+        else:  # one chain (e.g. from_params): ArviZ's diagnostics need two; NaN says so
+            out = az.summary(self.idata, var_names=names, hdi_prob=ci, round_to="none",
+                             kind="stats")
+            for c in diag_cols:
+                out[c] = np.nan
+        hdi = [c for c in out.columns if c.startswith("hdi_")]
         rows = {}
         for p in names:
             da = post[p]
@@ -528,9 +555,16 @@ class Posterior:
                     rows[f"{p}[{g}]"] = np.asarray(da.sel({GROUP_DIM: g}).values).ravel()
             else:
                 rows[p] = np.asarray(da.values).ravel()
-        qs = [0.5, (1 - ci) / 2, (1 + ci) / 2]
-        out = pd.DataFrame({k: np.quantile(v, qs) for k, v in rows.items()},
-                           index=["median", "lower", "upper"]).T
+        out = out.loc[list(rows)]
+        lo_name, hi_name = interval_columns(ci, interval)
+        q = np.array([np.quantile(v, [0.5, (1 - ci) / 2, (1 + ci) / 2]) for v in rows.values()])
+        out.insert(2, "median", q[:, 0])
+        if interval == "eti":
+            out = out.drop(columns=hdi)
+            out.insert(3, lo_name, q[:, 1])
+            out.insert(4, hi_name, q[:, 2])
+        else:
+            out = out.rename(columns=dict(zip(hdi, (lo_name, hi_name), strict=True)))
         out.index.name = "parameter"
         return out
 
@@ -558,6 +592,7 @@ class Posterior:
     def __repr__(self) -> str:
         g = f", groups={len(self.groups)}" if self.groups else ""
         return f"Posterior(law={self.law!r}, form={self.form!r}, draws={self.n_draws}{g})"
+
 
 
 class OptimalTeacher:

@@ -1,4 +1,4 @@
-"""Command-line interface: ``distillaw data|fit|predict|report|plan|run|backtest``.
+"""Command-line interface: ``distillaw data|fit|predict|compare|report|plan|run|backtest``.
 
 Bad input never shows a traceback: every :class:`~distillaw.errors.DistillawError` and every
 usage error becomes one line on stderr and exit code 2.
@@ -17,7 +17,8 @@ from . import data_cmd  # noqa: F401  (registers commands)
 from ._app import app
 
 # Sub-command modules, each owned by one part of the package. They register on import.
-_COMMAND_MODULES = ("fit_cmd", "report_cmd", "plan_cmd", "run_cmd", "backtest_cmd")
+_COMMAND_MODULES = ("fit_cmd", "report_cmd", "plan_cmd", "run_cmd", "backtest_cmd",
+                    "compare_cmd")
 
 
 def _register() -> None:

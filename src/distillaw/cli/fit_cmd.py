@@ -117,6 +117,9 @@ def fit_command(
     as_json: bool = typer.Option(False, "--json", help="Print the parameter summary (95% "
                                  "intervals), the output folder and the model notes as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+    ppc: bool = typer.Option(False, "--ppc", help="Also store posterior-predictive replicates "
+                             "of the fitted log-losses (for az.plot_ppc; as large as the "
+                             "pointwise log-likelihood)."),
 ):
     """Fit a law's posterior by NUTS and save it (posterior.nc, card.json, card.md).
 
@@ -156,7 +159,7 @@ def fit_command(
     post = fit(table, law, form=form, group=group, likelihood=likelihood, error=error,
                sampler=sampler, priors=overrides,
                draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progress,
-               name=name or out.name)
+               name=name or out.name, posterior_predictive=ppc)
     post.model_info["data_file"] = str(data)
     post.save(out)
     d = post.diagnostics()
@@ -175,8 +178,9 @@ def fit_command(
              f"{d['divergences']} divergences)")
         for n in notes:
             info(f"note: {n}")
-        typer.echo(f"parameters: median and {JSON_CI:.0%} interval (lower, upper)")
-        typer.echo(post.summary(JSON_CI).to_string(float_format=lambda v: f"{v:.4g}"))
+        typer.echo(f"parameters: ArviZ summary, {JSON_CI:.0%} equal-tailed interval (eti_*)")
+        summ = post.summary(JSON_CI).drop(columns=["mcse_mean", "mcse_sd"])
+        typer.echo(summ.to_string(float_format=lambda v: f"{v:.4g}"))
     return 0
 
 

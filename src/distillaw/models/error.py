@@ -16,7 +16,8 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from ..error_terms import JITTER, TAUS, anchors, components, row_keys, walk_factor
+from ..error_terms import JITTER, TAUS
+from ..error_terms import blocks as error_blocks
 from ._common import create
 
 LOG_2PI = float(np.log(2 * np.pi))
@@ -39,17 +40,9 @@ def marginal_likelihood(name: str, mu, y: np.ndarray, rows: pd.DataFrame, law: s
                         group_col: str | None, priors: dict) -> None:
     """Likelihood of log-losses ``y`` (rows ``rows``, law mean ``mu``) under the structured
     error model; ``rows`` must be the rows the posterior stores (anchors come from them)."""
-    keys = row_keys(rows, law, group_col)
-    refs = anchors(keys)
     sigma = create(priors, "sigma")[0]
-    blocks = []
-    for block in sorted(set(keys.block)):
-        idx = np.flatnonzero(keys.block == block)
-        k = keys.take(idx)
-        if block in refs.nodes:
-            blocks.append((idx, None, walk_factor(k.x, refs.nodes[block], refs.x_ref)[0]))
-        else:
-            blocks.append((idx, components(k, k, refs), None))
+    # One definition of the blocks, shared with the NumPy LOO and replicates (error_terms).
+    blocks = [(b.idx, b.comps, b.U0) for b in error_blocks(rows, law, group_col)]
     used = [t for t in TAUS if t in priors and any(
         (c is not None and np.any(c[t] != 0)) or (U is not None and t == "tau_rw" and U.size)
         for _, c, U in blocks)]
