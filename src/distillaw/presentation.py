@@ -178,13 +178,14 @@ def teacher_choice_headline(tc) -> str:
     k = len(tc.table)
     of = f"of your {k} teachers" if k > 1 else "your one teacher"
     if p > 0.5:
-        first = (f"Existing teachers: distil the {fmt_count(tc.student)} student from "
-                 f"{tc.best} ({of}; L_T {b['L_T']:.3f} nats, {b['L_T_source']}) on "
+        first = (f"With the teachers you have: distil the {fmt_count(tc.student)} student "
+                 f"from {tc.best} ({of}; L_T {b['L_T']:.3f} nats, {b['L_T_source']}) on "
                  f"{fmt_count(b['D_S'])} tokens; P(beats supervised) = {p:.2f}.")
     else:
-        first = (f"Existing teachers: the best {of}, {tc.best} (L_T {b['L_T']:.3f} nats), "
-                 f"does not beat training the {fmt_count(tc.student)} student supervised "
-                 f"(P(beats supervised) = {p:.2f}).")
+        who = f"the best of your {k} teachers" if k > 1 else "your one teacher"
+        first = (f"With the teachers you have: {who}, {tc.best} (L_T {b['L_T']:.3f} "
+                 f"nats), does not beat training the {fmt_count(tc.student)} student "
+                 f"supervised (P(beats supervised) = {p:.2f}).")
     new = new_teacher_words(tc)
     return first + (f" By comparison, {new}." if new else "")
 

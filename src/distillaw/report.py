@@ -431,7 +431,6 @@ def build_report(posterior, *, budget: float, student: float | None = None,
     if teachers is not None:
         existing = choose_teacher(posterior, budget, teachers, risk=risk, new=main,
                                   max_draws=max_draws, **_teacher_settings(common))
-        say(f"      existing teachers: {existing.headline()}")
     say("[4/4] figures...")
     figures, captions = _figures(main, risks, sw)
     meta = {"law": posterior.law, "posterior_name": getattr(posterior, "name", None),
