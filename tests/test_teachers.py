@@ -140,6 +140,15 @@ def test_new_teacher_comparison_is_paired_on_the_same_draws():
         choose_teacher(post, 1e21, TEACHERS, scenario="best-case")
 
 
+def test_chosen_teacher_states_its_extrapolation(repo):
+    post = Posterior.load(repo / "models" / "distillation")
+    t = pd.DataFrame({"teacher_id": ["huge", "small"], "N_T": [7e9, 1e9], "D_T": [1.4e12, 2e10]})
+    tc = choose_teacher(post, 1e21, t, student=1e9, scenario="best-case", max_draws=200)
+    assert tc.best == "huge"
+    assert any(w.startswith("huge: the teacher size N_T (7e+09)") for w in tc.warnings)
+    assert tc.to_dict()["warnings"] == tc.warnings
+
+
 def test_logits_charged_need_the_teachers_size():
     t = pd.DataFrame({"teacher_id": ["a"], "L_T": [2.3]})
     with pytest.raises(DecisionError, match="'a' has no size N_T"):

@@ -237,7 +237,8 @@ class Report:
         """The templates' "Existing teachers" section (empty without ``teachers=``)."""
         e = self.existing
         if e is None:
-            return {"existing_headline": None, "existing_rows": [], "existing_note": None}
+            return {"existing_headline": None, "existing_rows": [], "existing_note": None,
+                    "existing_warnings": []}
         ci = int(round(100 * e.ci))
         rows = [(r["teacher_id"], "n/a" if r["N_T"] is None or pd.isna(r["N_T"])
                  else fmt_count(r["N_T"]),
@@ -253,7 +254,7 @@ class Report:
                 f"supervised law's median at (N_T, D_T). Student loss: median and {ci}% "
                 f"interval; score: {e.risk} ({e.risk_label}), lower is better.")
         return {"existing_headline": e.headline(), "existing_rows": rows,
-                "existing_note": note}
+                "existing_note": note, "existing_warnings": list(e.warnings)}
 
     def markdown(self) -> str:
         return render("report.md.j2", **self.template_context())

@@ -132,6 +132,8 @@ def report_command(
         info(f"warning: {w}")
     if rep.existing is not None:
         info(rep.existing.headline())
+        for w in rep.existing.warnings:
+            info(f"warning: {w}")
     info(f"wrote {out}/report.html, report.md, allocation.json and "
          f"{len(rep.figures)} figures in {rep.info['seconds']:.1f} s")
     if json_out:

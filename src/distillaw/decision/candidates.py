@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..draws import interval
 from ..errors import DecisionError
+from ..extrapolation import extrapolation
 from ..laws.compute import (
     DEFAULT_FLOPS,
     FlopsModel,
@@ -242,12 +243,22 @@ def choose_teacher(posterior, budget: float, teachers, *, student: float | None 
     if new is not None:
         comparison = _new_teacher_comparison(new, loss[:, best], score[best], risk_obj, student,
                                              C, scenario, params.S)
+    warnings = []
+    if isinstance(posterior, Posterior):
+        # How far the chosen teacher's distillation lies outside the fitted data.
+        b = ranked.iloc[0]
+        query = {"kind": "distillation", "N_S": student, "D_S": b["D_S"],
+                 "N_T": b["N_T"], "L_T": b["L_T"], "supervised_N": student,
+                 "supervised_D": D_sup}
+        warnings = [f"{b['teacher_id']}: {f.message}" for f in
+                    extrapolation(posterior, query, supervised=supervised
+                                  if isinstance(supervised, Posterior) else None)]
     return TeacherChoice(
         student=student, budget=C, scenario=scenario, risk=risk_obj.spec,
         risk_label=risk_obj.label, ci=ci, inference_charged=charged, table=ranked,
         best=str(table["teacher_id"].iloc[best]), best_loss_draws=loss[:, best],
         supervised_D=D_sup, supervised_loss_draws=sup_loss, new=comparison,
-        n_draws=params.S)
+        n_draws=params.S, warnings=warnings)
 
 
 def read_teachers(teachers, scenario: str = "best-case", *,

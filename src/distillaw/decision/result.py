@@ -237,7 +237,8 @@ class TeacherChoice:
     ``new``: what a new (invented) teacher would add, or ``None``: its ``N_T, D_T, D_S``,
     ``score``, ``score_gain`` (best existing score minus the new one, nats: positive = the
     new teacher is better), ``p_new_beats_best`` (paired draws), ``pretraining_flops`` and
-    whether the scenario charges them.
+    whether the scenario charges them. ``warnings``: how far the chosen teacher's run lies
+    outside the data the posterior was fitted on.
     """
 
     student: float
@@ -254,6 +255,7 @@ class TeacherChoice:
     supervised_loss_draws: np.ndarray = field(repr=False)
     new: dict | None
     n_draws: int
+    warnings: list = field(default_factory=list)  # extrapolation of the chosen teacher's run
 
     @property
     def best_row(self) -> dict:
@@ -276,6 +278,7 @@ class TeacherChoice:
                            "loss": summarize(self.supervised_loss_draws, self.ci)},
             "teachers": _records(self.table), "new_teacher": self.new,
             "n_draws": self.n_draws, "headline": self.headline(),
+            "warnings": list(self.warnings),
         })
 
     def headline(self) -> str:
