@@ -12,7 +12,7 @@ TORCH_VERSION ?= 2.13.0
 # pytest-xdist workers; CI has 2 cores.
 JOBS ?= 2
 
-.PHONY: demo test test-slow test-latest setup lock models data notebooks notebooks-strip bench lint clean
+.PHONY: demo test test-slow test-latest setup lock models data notebooks notebooks-strip bench lint docs clean
 
 setup: $(STAMP)
 
@@ -50,7 +50,7 @@ test-slow: $(STAMP)
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	$(call install_torch,.venv-lock/bin/python)
-	.venv-lock/bin/python -m pip install -q -e ".[runner,jax,dev]"
+	.venv-lock/bin/python -m pip install -q -e ".[runner,jax,dev,docs]"
 	{ echo "# Exact versions for make demo / make test (CPU). Regenerate with: make lock"; \
 	  echo "# torch is installed first by the Makefile (CPU build, $(TORCH_VERSION))."; \
 	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v -i '^torch==' | LC_ALL=C sort -f; \
@@ -61,7 +61,7 @@ lock:
 test-latest:
 	rm -rf .venv-latest && $(PYTHON) -m venv .venv-latest
 	$(call install_torch,.venv-latest/bin/python)
-	.venv-latest/bin/python -m pip install -q -e ".[runner,jax,dev]"
+	.venv-latest/bin/python -m pip install -q -e ".[runner,jax,dev,docs]"
 	.venv-latest/bin/python -m pytest -n $(JOBS) --dist loadgroup -q
 
 # Regenerate the shipped simulated data sets (data/simulated/) from published coefficients.
@@ -117,8 +117,14 @@ notebooks-strip: $(STAMP)
 bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
+# API reference and guide (Sphinx), strict: any warning (a docstring Sphinx cannot parse, a
+# broken cross-reference in a page) fails the build. Open docs/_build/html/index.html.
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench notebooks
 
 clean:
-	rm -rf $(VENV) .venv-lock .venv-latest out .pytest_cache
+	rm -rf $(VENV) .venv-lock .venv-latest out .pytest_cache docs/_build

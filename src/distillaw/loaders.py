@@ -320,3 +320,126 @@ def load(path: str | os.PathLike | pd.DataFrame, format: str | None = None, *,
     conv = _CONVERTERS[format]
     df = conv(raw, file, drop_highest_loss) if format.startswith("epoch") else conv(raw, file)
     return validate_runs(df.reset_index(drop=True), file=file, is_csv=False)
+
+
+# ---------------------------------------------------------------------------- teachers
+TEACHER_COLUMNS = ("teacher_id", "N_T", "D_T", "L_T")
+# A table of trained models may also name the teacher's own size, tokens and loss N, D, L
+# (e.g. a run table of teachers): used only when the teacher names are absent.
+_TEACHER_OWN = {"N_T": "N", "D_T": "D", "L_T": "L"}
+
+
+def load_teachers(path: str | os.PathLike | pd.DataFrame, *,
+                  columns: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Read a table of existing teachers (checkpoints already trained).
+
+    Columns (our names, their common aliases, or named with ``columns=`` as in
+    :func:`load`): ``N_T`` (non-embedding parameters), ``D_T`` (pretraining tokens) and/or
+    ``L_T`` (measured held-out cross-entropy, nats), plus an optional ``teacher_id`` (or
+    ``run_id`` / ``name``). Each row needs ``L_T``, or ``N_T`` and ``D_T`` (then its loss
+    is predicted by the supervised law on every posterior draw). Without teacher columns,
+    the models' own ``N, D, L`` are read as the teacher's; so are a run table's (a table with
+    a ``kind`` column, such as the runner's): its supervised rows, the models trained from
+    data, are the teachers.
+
+    Returns a DataFrame with ``teacher_id, N_T, D_T, L_T`` (floats, NaN where unknown).
+    Bad input raises :class:`RunTableError` naming the file, row and column.
+
+    Example
+    -------
+    >>> t = load_teachers(pd.DataFrame({"name": ["t1", "t2"], "N_T": [1e9, 3e9],
+    ...                                 "D_T": [2e10, 6e10], "L_T": [2.4, None]}))
+    >>> list(t["teacher_id"]), t["L_T"].isna().tolist()
+    (['t1', 't2'], [False, True])
+    """
+    from .data import LINES_ATTR, _parse_numeric, _text, _Where
+
+    if isinstance(path, pd.DataFrame):
+        raw, file, is_csv = path.reset_index(drop=True), None, False
+    else:
+        p = Path(path)
+        raw, file, is_csv = read_table(p), str(p), p.suffix.lower() == ".csv"
+    where = _Where(file, is_csv, raw.attrs.get(LINES_ATTR))
+    cols = [str(c) for c in raw.columns]
+    lower: dict[str, list[str]] = {}
+    for c in cols:
+        lower.setdefault(c.lower(), []).append(c)
+    mapping: dict[str, str] = {}
+    for key, src in (columns or {}).items():
+        key = {v: k for k, v in _TEACHER_OWN.items()}.get(key, key)
+        if key not in TEACHER_COLUMNS:
+            raise FormatError(f"--columns: unknown teacher column {key!r}; choose from "
+                              f"{', '.join(TEACHER_COLUMNS)}")
+        if src not in cols:
+            raise RunTableError(f"--columns {key}={src}: no such column (found: "
+                                f"{', '.join(cols)})", file=file, column=src)
+        mapping[key] = src
+
+    def find(key: str) -> str | None:
+        hits = ([key] if key in cols else []) or [
+            c for a in ALIASES.get(key, ()) for c in lower.get(a, [])]
+        if len(hits) > 1:
+            raise RunTableError(f"ambiguous: columns {', '.join(map(repr, hits))} could each "
+                                f"be {key!r}; name one with --columns {key}=...",
+                                file=file, column=key)
+        return hits[0] if hits else None
+
+    # A run table (it has a kind column) lists trained models under N, D, L, and students'
+    # teachers under N_T, D_T, L_T: its supervised rows are the teachers.
+    run_table = "kind" in cols and not mapping and find("N") is not None
+    if not run_table:
+        for key in ("N_T", "D_T", "L_T"):
+            if key not in mapping and (src := find(key)) is not None:
+                mapping[key] = src
+    own = not any(k in mapping for k in ("N_T", "D_T", "L_T"))
+    if own:
+        for key, alias in _TEACHER_OWN.items():
+            if (src := find(alias)) is not None:
+                mapping[key] = src
+    if not any(k in mapping for k in ("N_T", "D_T", "L_T")):
+        raise RunTableError("no teacher columns: give L_T (measured loss) or N_T and D_T "
+                            "(size, tokens), or name them with --columns N_T=...",
+                            file=file, column="N_T")
+    if "teacher_id" not in mapping:
+        for c in (("run_id",) if run_table else ("teacher_id", "run_id", "name", "id")):
+            if c in cols:
+                mapping["teacher_id"] = c
+                break
+    keep = np.ones(len(raw), bool)
+    if own and "kind" in cols:
+        # A run table: its distillation rows are students, not models trained from data.
+        keep = (_text(raw["kind"]).str.lower() == "supervised").fillna(False).to_numpy(bool)
+    if not keep.any():
+        raise RunTableError("no teachers in the table (no rows, or no supervised rows)",
+                            file=file)
+    out = pd.DataFrame(index=raw.index)
+    for key in ("N_T", "D_T", "L_T"):
+        if key in mapping:
+            src = mapping[key]
+            vals = _parse_numeric(raw[src], src, where, required=False)
+            bad = keep & ~np.isnan(vals) & (vals <= 0)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise where.error(f"must be positive, got {vals[i]:g}", i, src)
+            out[key] = vals
+        else:
+            out[key] = np.nan
+    for i in np.flatnonzero(keep):
+        if np.isnan(out["L_T"].iloc[i]) and (np.isnan(out["N_T"].iloc[i])
+                                            or np.isnan(out["D_T"].iloc[i])):
+            miss = "N_T" if np.isnan(out["N_T"].iloc[i]) else "D_T"
+            raise where.error("a teacher needs its measured loss L_T, or its size N_T and "
+                              "tokens D_T to predict it", int(i), mapping.get(miss, miss))
+    if "teacher_id" in mapping:
+        ids = _text(raw[mapping["teacher_id"]])
+        ids = [f"teacher-{i + 1}" if pd.isna(v) else str(v) for i, v in enumerate(ids)]
+    else:
+        ids = [f"teacher-{i + 1}" for i in range(len(raw))]
+    out.insert(0, "teacher_id", ids)
+    out = out.loc[keep].reset_index(drop=True)
+    dup = out["teacher_id"].duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise RunTableError(f"duplicate teacher id {out['teacher_id'].iloc[i]!r}", file=file,
+                            column=mapping.get("teacher_id", "teacher_id"))
+    return out

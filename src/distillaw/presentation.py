@@ -151,6 +151,62 @@ def allocation_summary(a) -> str:
     return "\n".join(lines)
 
 
+def new_teacher_words(tc) -> str | None:
+    """What a new (invented) teacher would add over the best existing one, for a
+    :class:`~distillaw.decision.TeacherChoice` with a comparison; ``None`` without."""
+    n = tc.new
+    if not n:
+        return None
+    cost = (f"its pretraining, {fmt_flops(n['pretraining_flops'])}, charged to the budget"
+            if n["pretraining_charged"] else
+            f"its pretraining, {fmt_flops(n['pretraining_flops'])}, not charged in this "
+            f"scenario")
+    gain = n["score_gain"]
+    change = (f"lowers the {tc.risk} score by {gain:.4f} nats" if gain > 0 else
+              f"raises the {tc.risk} score by {-gain:.4f} nats" if gain < 0 else
+              f"leaves the {tc.risk} score unchanged")
+    return (f"a new {fmt_count(n['N_T'])} teacher trained on {fmt_count(n['D_T'])} tokens "
+            f"({cost}) {change} against {tc.best}; P(new beats {tc.best}) = "
+            f"{n['p_new_beats_best']:.2f}")
+
+
+def teacher_choice_headline(tc) -> str:
+    """One sentence for a :class:`~distillaw.decision.TeacherChoice`: the existing teacher
+    to distil from (or to train supervised), and what a new teacher would add."""
+    b = tc.best_row
+    p = tc.p_beats_supervised
+    k = len(tc.table)
+    of = f"of your {k} teachers" if k > 1 else "your one teacher"
+    if p > 0.5:
+        first = (f"With the teachers you have: distil the {fmt_count(tc.student)} student "
+                 f"from {tc.best} ({of}; L_T {b['L_T']:.3f} nats, {b['L_T_source']}) on "
+                 f"{fmt_count(b['D_S'])} tokens; P(beats supervised) = {p:.2f}.")
+    else:
+        who = f"the best of your {k} teachers" if k > 1 else "your one teacher"
+        first = (f"With the teachers you have: {who}, {tc.best} (L_T {b['L_T']:.3f} "
+                 f"nats), does not beat training the {fmt_count(tc.student)} student "
+                 f"supervised (P(beats supervised) = {p:.2f}).")
+    new = new_teacher_words(tc)
+    return first + (f" By comparison, {new}." if new else "")
+
+
+def teacher_choice_summary(tc) -> str:
+    """Plain-words summary of a :class:`~distillaw.decision.TeacherChoice`."""
+    ci = int(round(100 * tc.ci))
+    lines = [teacher_choice_headline(tc), "",
+             f"Budget {fmt_flops(tc.budget)}, scenario {tc.scenario} (existing teachers: "
+             f"pretraining never charged, logits "
+             f"{'charged' if tc.inference_charged else 'not charged'}), risk measure "
+             f"{tc.risk} ({tc.risk_label}), {tc.n_draws} posterior draws."]
+    for r in tc.table.to_dict(orient="records"):
+        lines.append(f"- {r['teacher_id']}: L_T {r['L_T']:.3f} ({r['L_T_source']}), "
+                     f"student loss {r['loss_median']:.3f} ({ci}% interval "
+                     f"{r['loss_lower']:.3f}-{r['loss_upper']:.3f}) on "
+                     f"{fmt_count(r['D_S'])} tokens, score {r['score']:.4f}, "
+                     f"P(beats supervised) {r['p_beats_supervised']:.2f}")
+    return "\n".join(lines)
+
+
 @functools.cache
 def _environment(html: bool):
     import jinja2

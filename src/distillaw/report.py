@@ -41,7 +41,15 @@ import pandas as pd
 
 from ._io import atomic_dir, to_json
 from ._version import __version__
-from .decision import Allocation, allocate, crossover, crossover_budget
+from .decision import (
+    Allocation,
+    TeacherChoice,
+    allocate,
+    choose_teacher,
+    crossover,
+    crossover_budget,
+    read_teachers,
+)
 from .decision.settings import check_budget
 from .draws import interval
 from .errors import DecisionError, PosteriorError
@@ -75,6 +83,7 @@ class Report:
     figures: dict[str, bytes] = field(repr=False)
     captions: dict[str, str]
     info: dict
+    existing: TeacherChoice | None = None   # the choice among existing teachers, if given
 
     # ------------------------------------------------------------------ numbers
     @property
@@ -191,6 +200,7 @@ class Report:
             "crossover": {"budget": self.crossover_budget, "sentence": self.crossover_sentence(),
                           "sweep": _records(self.sweep)},
             "figures": {k: f"{k}.png" for k in self.figures},
+            "existing_teachers": None if self.existing is None else self.existing.to_dict(),
         }
         # plain JSON types (NaN/inf -> None) through the one encoder
         return json.loads(to_json(d, indent=None, allow_nan=True))
@@ -226,7 +236,31 @@ class Report:
             "interval_kind": interval_kind(a),
             "method": self.method(), "version": __version__,
             "created": str(self.info.get("created")), "command": self.info.get("command"),
+            **self.existing_context(),
         }
+
+    def existing_context(self) -> dict:
+        """The templates' "Existing teachers" section (empty without ``teachers=``)."""
+        e = self.existing
+        if e is None:
+            return {"existing_headline": None, "existing_rows": [], "existing_note": None,
+                    "existing_warnings": []}
+        ci = int(round(100 * e.ci))
+        rows = [(r["teacher_id"], "n/a" if r["N_T"] is None or pd.isna(r["N_T"])
+                 else fmt_count(r["N_T"]),
+                 "n/a" if r["D_T"] is None or pd.isna(r["D_T"]) else fmt_count(r["D_T"]),
+                 f"{r['L_T']:.3f} ({r['L_T_source']})", fmt_count(r["D_S"]),
+                 f"{r['loss_median']:.3f} ({r['loss_lower']:.3f}-{r['loss_upper']:.3f})",
+                 f"{r['score']:.4f}", f"{r['p_beats_supervised']:.2f}")
+                for r in e.table.to_dict(orient="records")]
+        note = (f"Existing teachers are already trained: their pretraining is never charged; "
+                f"their logits on the distillation tokens are "
+                f"{'charged' if e.inference_charged else 'not charged'} in the {e.scenario} "
+                f"scenario. Teacher loss: measured where the table gives it, else the "
+                f"supervised law's median at (N_T, D_T). Student loss: median and {ci}% "
+                f"interval; score: {e.risk} ({e.risk_label}), lower is better.")
+        return {"existing_headline": e.headline(), "existing_rows": rows,
+                "existing_note": note, "existing_warnings": list(e.warnings)}
 
     def markdown(self) -> str:
         return render("report.md.j2", **self.template_context())
@@ -350,7 +384,8 @@ def build_report(posterior, *, budget: float, student: float | None = None,
                  group: str | None = None, max_draws: int | None = 4000, seed: int = 0,
                  bounds: Mapping | None = None, compare: Sequence[str] = STANDARD, sweep: Sequence[float] | None = None,
                  sweep_draws: int = 500, progress: Callable[[str], None] | None = None,
-                 info: Mapping | None = None, uncertainty: str = "predictive") -> Report:
+                 info: Mapping | None = None, uncertainty: str = "predictive",
+                 teachers=None, teacher_columns: Mapping[str, str] | None = None) -> Report:
     """Compute everything the report shows (no files written; see :meth:`Report.write`).
 
     ``sweep`` lists the budgets of the crossover figure (default: 13 budgets from
@@ -360,8 +395,14 @@ def build_report(posterior, *, budget: float, student: float | None = None,
     search ranges of every allocation (see :func:`distillaw.decision.allocate`), e.g. for
     laws fitted on small models. ``uncertainty`` (``"predictive"`` or ``"law"``) says what
     the losses and probabilities describe (see :func:`distillaw.decision.allocate`).
+    ``teachers`` (a path or DataFrame of existing checkpoints,
+    :func:`distillaw.loaders.load_teachers`; ``teacher_columns`` names its columns) adds the
+    choice among them and what a new teacher would add
+    (:func:`distillaw.decision.choose_teacher`).
     """
     check_request(posterior, budget=budget, student=student, scenario=scenario, risk=risk)
+    if teachers is not None:  # read and checked before any work
+        teachers = read_teachers(teachers, scenario, columns=teacher_columns)
     say = progress or (lambda msg: None)
     common = dict(student=student, scenario=scenario, flops_model=flops_model,
                   supervised=supervised, group=group, seed=seed, bounds=bounds,
@@ -396,6 +437,10 @@ def build_report(posterior, *, budget: float, student: float | None = None,
     sw = crossover(posterior, budgets, risk=risk, max_draws=sweep_draws, skip_infeasible=True,
                    **common)
     say(f"      done in {time.perf_counter() - t2:.1f} s")
+    existing = None
+    if teachers is not None:
+        existing = choose_teacher(posterior, budget, teachers, risk=risk, new=main,
+                                  max_draws=max_draws, **_teacher_settings(common))
     say("[4/4] figures...")
     figures, captions = _figures(main, risks, sw)
     meta = {"law": posterior.law, "posterior_name": getattr(posterior, "name", None),
@@ -404,7 +449,13 @@ def build_report(posterior, *, budget: float, student: float | None = None,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "seconds": round(time.perf_counter() - t0, 2), **dict(info or {})}
     return Report(allocation=main, risks=risks, sweep=sw, figures=figures, captions=captions,
-                  info=meta)
+                  info=meta, existing=existing)
+
+
+def _teacher_settings(common: Mapping) -> dict:
+    """The allocation's settings that :func:`choose_teacher` shares (not the bounds: an
+    existing teacher is not searched)."""
+    return {k: v for k, v in common.items() if k != "bounds"}
 
 
 def _figures(main: Allocation, risks: dict, sweep: pd.DataFrame):

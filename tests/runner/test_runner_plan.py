@@ -205,6 +205,23 @@ def test_cli_without_torch_says_how_to_install(tmp_path, capsys, monkeypatch):
     assert rc == 2 and "pip install 'distillaw[runner]'" in cap.err
 
 
+def test_progress_and_log_show_cross_entropy(tmp_path, capsys):
+    """The progress bar and the per-run log lines show train/val cross-entropy (issue 15), and
+    each row records its training cross-entropy next to its training objective."""
+    run_plan(_plan(tmp_path / "plan.csv"), tmp_path / "runs.csv",
+             cache_dir=tmp_path / "cache", **{**KW, "progress": True})
+    err = capsys.readouterr().err
+    assert "train CE" in err and "loss " not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith(("base-s:", "kd-a:", "kd-b:"))]
+    assert len(lines) == 3 and all("val CE L=" in ln and "train CE " in ln for ln in lines)
+    assert "teacher tch: val CE L=" in err
+    # extra run-table columns come back as text: compare as numbers
+    t = read_runs(tmp_path / "runs.csv").set_index("run_id")[["train_loss", "train_ce"]]
+    t = t.astype(float)
+    assert (t["train_ce"] > 0).all()
+    assert t.loc["kd-a", "train_loss"] < 0.5 * t.loc["kd-a", "train_ce"]  # KD term: not a CE
+
+
 def test_cli_plan_run_and_json(tmp_path, capsys):
     plan = _plan(tmp_path / "plan.csv")
     runs = tmp_path / "runs.csv"

@@ -119,6 +119,27 @@ def test_supervised_then_distillation_on_synthetic_loss_decreases():
     assert student.mfu is None  # CPU: no MFU
 
 
+def test_progress_reports_cross_entropy_not_the_kd_term():
+    """Issue 15: under pure distillation the objective is the KD term (near 0); what the
+    progress shows (``ce``) is the student's cross-entropy, comparable with the held-out loss."""
+    src = SyntheticMarkov()
+    sup = []
+    teacher = train_model(GPTConfig(TINY, src.vocab_size, FAST.seq_len), 30 * 256, source=src,
+                          train=FAST, seed=0, stream=1, runtime=CPU, on_step=sup.append)
+    assert all(i["ce"] == pytest.approx(i["loss"]) for i in sup)  # supervised: the same
+    assert teacher.train_ce == pytest.approx(sup[-1]["ce"])
+    kd = []
+    student = train_model(GPTConfig(ModelShape(1, 16, 1), src.vocab_size, FAST.seq_len),
+                          20 * 256, source=src, train=FAST, seed=1, stream=2, runtime=CPU,
+                          teacher=teacher.model, lam=1.0, on_step=kd.append)
+    last = kd[-1]
+    assert last["loss"] < 0.5 * last["ce"]              # the KD term is not the loss
+    # the CE is comparable with the held-out loss (a running mean over 20 steps: it lags)
+    assert abs(last["ce"] - student.val_loss) < 0.4
+    assert student.train_ce == pytest.approx(last["ce"])
+    assert student.train_loss == pytest.approx(last["loss"])
+
+
 def test_supervised_on_text_file_loss_decreases(tmp_path):
     f = tmp_path / "t.txt"
     f.write_text("the teacher and the student went to the scaling law seminar. " * 400)

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from ._app import app
-from ._common import CLIError, emit_json, info
+from ._common import CLIError, emit_json, info, parse_columns
 
 SCENARIO_HELP = ("best-case | teacher-inference | teacher-pretraining | "
                  "teacher-pretraining+inference (what the budget pays for; Busbridge Eq. 9).")
@@ -51,11 +51,22 @@ def report_command(
                                     "risk scores and P(beats) of runs you would train and "
                                     "measure (law x the posterior's error model) | law: the "
                                     "law's value only (parameter uncertainty)."),
+    teachers: Path | None = typer.Option(None, "--teachers", help="table of existing "
+                                         "teachers (CSV/Parquet; columns N_T, D_T and/or "
+                                         "measured L_T, optional teacher_id): choose among "
+                                         "them and say what a new teacher would add."),
+    teachers_columns: str | None = typer.Option(None, "--teachers-columns", help="source "
+                                                "column of each teacher column, e.g. "
+                                                "'N_T=params,L_T=val_loss'."),
 ) -> None:
     """Write the compute-allocation report: distil or train supervised, how, and how sure.
 
     Example: distillaw report models/distillation --budget 1e21 --student 1e9
     --scenario teacher-pretraining --risk cvar:0.9 --draws 500 --out out/report
+
+    Example (choose among your checkpoints): distillaw report models/distillation --budget
+    1e21 --student 1e9 --scenario teacher-inference --teachers data/examples/teachers.csv
+    --draws 500 --out out/report-teachers
     """
     from ..errors import DistillawError
     from ..laws.compute import DEFAULT_FLOPS, SCENARIOS, FlopsModel
@@ -81,6 +92,14 @@ def report_command(
     from .ranges import parse_bounds
 
     bounds_kw = parse_bounds(bounds) if bounds is not None else None
+    teacher_table = None
+    if teachers is not None:  # read and checked before any work
+        from ..decision import read_teachers
+
+        teacher_table = read_teachers(teachers, scenario,
+                                      columns=parse_columns(teachers_columns))
+    elif teachers_columns is not None:
+        raise CLIError("--teachers-columns needs --teachers FILE")
     from .._io import check_output_dir
 
     check_output_dir(out, f"--out {out}")  # before any work: never throw a report away
@@ -108,15 +127,21 @@ def report_command(
                        + ["--scenario", scenario, "--risk", risk]
                        + (["--bounds", bounds] if bounds is not None else [])
                        + (["--uncertainty", uncertainty] if uncertainty != "predictive" else [])
+                       + (["--teachers", str(teachers)] if teachers is not None else [])
                        + ["--out", str(out)])
     info(f"distillaw report: {post!r} from {model_dir}")
     rep = write_report(post, out, budget=budget, student=student, scenario=scenario, risk=risk,
                        flops_model=fm, supervised=sup, group=group, max_draws=draws, seed=seed,
                        bounds=bounds_kw, progress=info, uncertainty=uncertainty,
+                       teachers=teacher_table,
                        info={"model_dir": str(model_dir), "command": command})
     info(rep.allocation.headline())
     for w in rep.allocation.warnings:
         info(f"warning: {w}")
+    if rep.existing is not None:
+        info(rep.existing.headline())
+        for w in rep.existing.warnings:
+            info(f"warning: {w}")
     info(f"wrote {out}/report.html, report.md, allocation.json and "
          f"{len(rep.figures)} figures in {rep.info['seconds']:.1f} s")
     if json_out:

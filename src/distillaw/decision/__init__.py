@@ -62,7 +62,8 @@ Package layout: ``settings`` (bounds, resolution, the budget check), ``draws`` (
 parameter draws an allocation needs), ``scoring`` (candidates on all draws, blocked and
 threaded), ``geometry`` (the budget surface), ``search`` (nested minimisation), ``result``
 (:class:`Allocation`, a dataclass; its sentences are written by :mod:`distillaw.presentation`),
-``allocate``, ``frontiers``, ``candidates`` (explicit candidates, the budget grid), ``sweeps``
+``allocate``, ``frontiers``, ``candidates`` (explicit candidates, the budget grid, the
+choice among existing teachers: :func:`choose_teacher`), ``sweeps``
 (crossover over budgets, comparison of risk measures).
 
 What comes back (:class:`Allocation`)
@@ -91,13 +92,14 @@ from __future__ import annotations
 from ..laws import SUPERVISED_PARAMS as SUP_PARAMS
 from ..presentation import fmt_count, fmt_flops, fmt_small
 from .allocate import allocate
-from .candidates import budget_surface, score_allocations
-from .result import Allocation
+from .candidates import budget_surface, choose_teacher, read_teachers, score_allocations
+from .result import Allocation, TeacherChoice
 from .settings import CI, DEFAULT_BOUNDS, FREE_DRAWS, Resolution
 from .sweeps import compare_risks, crossover, crossover_budget
 
 __all__ = [
     "CI", "DEFAULT_BOUNDS", "FREE_DRAWS", "SUP_PARAMS", "Allocation", "Resolution",
-    "allocate", "budget_surface", "compare_risks", "crossover", "crossover_budget",
-    "fmt_count", "fmt_flops", "fmt_small", "score_allocations",
+    "TeacherChoice", "allocate", "budget_surface", "choose_teacher", "compare_risks",
+    "crossover", "crossover_budget", "fmt_count", "fmt_flops", "fmt_small", "read_teachers",
+    "score_allocations",
 ]

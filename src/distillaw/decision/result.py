@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 
 from ..draws import summarize
-from ..presentation import allocation_headline, allocation_summary
+from ..presentation import (
+    allocation_headline,
+    allocation_summary,
+    teacher_choice_headline,
+    teacher_choice_summary,
+)
 from .settings import CI
 
 # ============================================================================ result
@@ -249,6 +254,73 @@ class Allocation:
         """Plain-words summary: what to do, what loss to expect, how sure we are (written by
         :mod:`distillaw.presentation`)."""
         return allocation_summary(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+@dataclass
+class TeacherChoice:
+    """The choice among existing teachers (:func:`~distillaw.decision.choose_teacher`).
+
+    ``table``: one row per teacher, best first: ``teacher_id, N_T, D_T, L_T`` (median;
+    ``L_T_source`` ``measured`` or ``law``), ``D_S`` (what the budget leaves), the student's
+    loss ``loss_median/lower/upper`` (central ``ci`` interval), the risk ``score`` and
+    ``p_beats_supervised`` (the same student trained supervised on the whole budget).
+    ``new``: what a new (invented) teacher would add, or ``None``: its ``N_T, D_T, D_S``,
+    ``score``, ``score_gain`` (best existing score minus the new one, nats: positive = the
+    new teacher is better), ``p_new_beats_best`` (paired draws), ``pretraining_flops`` and
+    whether the scenario charges them. ``warnings``: how far the chosen teacher's run lies
+    outside the data the posterior was fitted on.
+    """
+
+    student: float
+    budget: float
+    scenario: str
+    risk: str
+    risk_label: str
+    ci: float
+    inference_charged: bool
+    table: pd.DataFrame
+    best: str
+    best_loss_draws: np.ndarray = field(repr=False)
+    supervised_D: float
+    supervised_loss_draws: np.ndarray = field(repr=False)
+    new: dict | None
+    n_draws: int
+    warnings: list = field(default_factory=list)  # extrapolation of the chosen teacher's run
+
+    @property
+    def best_row(self) -> dict:
+        """The best teacher's row of ``table``."""
+        return self.table.iloc[0].to_dict()
+
+    @property
+    def p_beats_supervised(self) -> float:
+        return float(np.mean(self.best_loss_draws < self.supervised_loss_draws))
+
+    def to_dict(self) -> dict:
+        """JSON-able summary (``existing_teachers`` in allocation.json)."""
+        return _jsonable({
+            "student": self.student, "budget_flops": self.budget, "scenario": self.scenario,
+            "risk": self.risk, "risk_label": self.risk_label, "ci": self.ci,
+            "teacher_inference_charged": self.inference_charged,
+            "teacher_pretraining_charged": False, "best": self.best,
+            "p_beats_supervised": self.p_beats_supervised,
+            "supervised": {"N": self.student, "D": self.supervised_D,
+                           "loss": summarize(self.supervised_loss_draws, self.ci)},
+            "teachers": _records(self.table), "new_teacher": self.new,
+            "n_draws": self.n_draws, "headline": self.headline(),
+            "warnings": list(self.warnings),
+        })
+
+    def headline(self) -> str:
+        """One sentence: which existing teacher, and what a new one would add (written by
+        :mod:`distillaw.presentation`)."""
+        return teacher_choice_headline(self)
+
+    def summary(self) -> str:
+        return teacher_choice_summary(self)
 
     def __str__(self) -> str:
         return self.summary()

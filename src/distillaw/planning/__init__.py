@@ -95,15 +95,17 @@ the target's current variance), ``rank`` and ``reason``.
 
 Baselines (same pool, budget, k and cost model)
 -----------------------------------------------
-``random``     affordable candidates in a random order (seeded);
-``log-grid``   space filling in log inputs: greedy maximin over standardised
-               ``log N, log D`` (and ``log N_T, log D_T`` or ``L_T``), starting from the
-               cheapest candidate (or from the ``existing`` runs when given);
-``d-optimal``  pseudo-Bayesian D-optimal design on the linearised model: finite-difference
-               Jacobians of the log-loss in log-parameters at a subset of draws, Fisher
-               information averaged over those draws, greedy gain in
-               ``log det(Sigma_post^-1 + sum Fisher)`` per FLOP. It learns all parameters,
-               not the target.
+``random``
+    affordable candidates in a random order (seeded);
+``log-grid``
+    space filling in log inputs: greedy maximin over standardised ``log N, log D`` (and
+    ``log N_T, log D_T`` or ``L_T``), starting from the cheapest candidate (or from the
+    ``existing`` runs when given);
+``d-optimal``
+    pseudo-Bayesian D-optimal design on the linearised model: finite-difference Jacobians of
+    the log-loss in log-parameters at a subset of draws, Fisher information averaged over
+    those draws, greedy gain in ``log det(Sigma_post^-1 + sum Fisher)`` per FLOP. It learns
+    all parameters, not the target.
 
 Every method's batch is reported with the same gain estimator, so plans compare.
 Everything runs on posterior draws in NumPy; no PyMC. Deterministic for a seed.

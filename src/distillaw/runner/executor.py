@@ -123,8 +123,24 @@ class PlanSummary:
         return "; ".join(parts) + f" ({self.wall_s:.1f} s)"
 
 
+def _ce_words(row: dict) -> str:
+    """The log's loss words: held-out and training cross-entropy (nats); the recorded ``L`` is
+    the held-out one. Models cached before ``train_ce`` was recorded have no training
+    cross-entropy: the words then say so rather than show their training objective."""
+    ce = row.get("train_ce")
+    train = "train CE n/a (cached before it was recorded)" if ce is None or pd.isna(ce) \
+        else f"train CE {ce:.4f}"
+    return f"val CE L={row['L']:.4f}, {train}"
+
+
 class _Progress:
-    """Rich progress bars on stderr (runs, then steps with loss, tokens/s, ETA); or nothing."""
+    """Rich progress bars on stderr (runs, then steps with the student's training
+    cross-entropy, tokens/s, ETA); or nothing.
+
+    The bar shows cross-entropy, not the training objective: under pure distillation
+    (``lambda = 1``) the objective is the KD term (a KL near 0), which says nothing about the
+    loss the run will record; the cross-entropy is comparable with the held-out ``L``.
+    """
 
     def __init__(self, enabled: bool, total: int):
         self.enabled = enabled
@@ -146,11 +162,11 @@ class _Progress:
 
             self._p = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"),
+                TextColumn("train CE {task.fields[ce]}"), TextColumn("{task.fields[tps]} tok/s"),
                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                 console=Console(stderr=True), transient=False)
             self._p.__enter__()
-            self._plan = self._p.add_task("plan", total=self.total, loss="-", tps="-")
+            self._plan = self._p.add_task("plan", total=self.total, ce="-", tps="-")
         return self
 
     def __exit__(self, *exc):
@@ -166,11 +182,11 @@ class _Progress:
         if self._p is None:
             yield None
             return
-        task = self._p.add_task(desc, total=steps, loss="-", tps="-")
+        task = self._p.add_task(desc, total=steps, ce="-", tps="-")
 
         def cb(info: dict) -> None:
             self._p.update(task, completed=info["step"], total=info["steps"],
-                           loss=f"{info['loss']:.3f}", tps=f"{info['tokens_per_s']:,.0f}")
+                           ce=f"{info['ce']:.3f}", tps=f"{info['tokens_per_s']:,.0f}")
         try:
             yield cb
         finally:
@@ -219,7 +235,8 @@ def _common_fields(ctx: _Ctx, cfg: GPTConfig, out) -> dict:
         "n_layer": cfg.shape.n_layer, "d_model": cfg.shape.d_model, "n_head": cfg.shape.n_head,
         "vocab": cfg.vocab_size, "seq_len": cfg.seq_len, "tied": cfg.tie_embeddings,
         "batch_tokens": out.batch_tokens, "steps": out.steps, "lr": out.lr,
-        "train_loss": out.train_loss, "model_flops_per_token": out.model_flops_per_token,
+        "train_loss": out.train_loss, "train_ce": out.train_ce,
+        "model_flops_per_token": out.model_flops_per_token,
         "wall_s": round(out.wall_s, 3), "tokens_per_s": round(out.tokens_per_s, 1),
         "mfu": out.mfu, "device": rt.device.type, "device_name": rt.device_name,
         "world_size": rt.world_size,
@@ -307,7 +324,7 @@ def _resolve_teacher(ctx: _Ctx, plan_row: pd.Series, seed: int, summary: PlanSum
             tid = str(wanted) if pd.notna(wanted) and str(wanted) not in taken else job["key"]
             _append(ctx, _supervised_row(meta, tid, str(plan_row["group"]), {"role": "teacher"}))
             summary.added.append(tid)
-            ctx.progress.note(f"  teacher {tid}: L_T = {meta['row']['L']:.4f}")
+            ctx.progress.note(f"  teacher {tid}: {_ce_words(meta['row'])}")
         return meta, tid
     tid = plan_row.get("teacher_id")
     if pd.isna(tid):
@@ -502,7 +519,7 @@ def run_plan(plan, runs_path, *, corpus="synthetic", device: str = "auto",
                 added_rows.append(row)
                 summary.added.append(rid)
                 ctx.progress.note(f"{rid}: {row['kind']} N={_fmt(row['N'])} D={_fmt(row['D'])} "
-                                  f"L={row['L']:.4f} ({row['wall_s']:.1f} s, "
+                                  f"{_ce_words(row)} ({row['wall_s']:.1f} s, "
                                   f"{row['tokens_per_s']:,.0f} tok/s)")
                 ctx.progress.advance()
         if added_rows:

@@ -303,7 +303,8 @@ class TrainOutcome:
     warmup_steps: int
     val_loss: float
     val_kl: float | None
-    train_loss: float
+    train_loss: float  # the training objective (the KD term alone for pure distillation)
+    train_ce: float  # the student's cross-entropy on its training tokens
     wall_s: float
     train_s: float
     tokens_per_s: float
@@ -409,8 +410,11 @@ def train_model(cfg: GPTConfig, tokens: float, *, source, train: TrainConfig, se
     Supervised when ``teacher`` is None, otherwise distillation with ``lam``/``tau``. If
     ``checkpoint`` exists the run resumes from it; it is rewritten every
     ``train.checkpoint_every`` steps or ``train.checkpoint_seconds``, atomically, by rank 0.
-    ``on_step`` receives ``{"step", "steps", "loss", "tokens_per_s"}`` after each logged step
-    (it may raise to interrupt the run; the checkpoint survives).
+    ``on_step`` receives ``{"step", "steps", "loss", "ce", "tokens_per_s"}`` after each logged
+    step (it may raise to interrupt the run; the checkpoint survives): ``loss`` is the training
+    objective (with a teacher and ``lam = 1``, the KD term alone), ``ce`` the student's
+    cross-entropy on the training tokens, the number comparable with the held-out loss. Both
+    are running means (EMA, weight 0.1).
     """
     t_start = time.perf_counter()
     dev = runtime.device
@@ -429,7 +433,7 @@ def train_model(cfg: GPTConfig, tokens: float, *, source, train: TrainConfig, se
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=peak, betas=(train.beta1, train.beta2), eps=1e-8,
                             fused=dev.type == "cuda")
-    start, elapsed_before, loss_ema = 0, 0.0, float("nan")
+    start, elapsed_before, loss_ema, ce_ema = 0, 0.0, float("nan"), float("nan")
     state = None if checkpoint is None else load_checkpoint(checkpoint, dev, runtime)
     if state is not None:
         if state["steps"] != steps or state["batch_tokens"] != B:
@@ -439,6 +443,9 @@ def train_model(cfg: GPTConfig, tokens: float, *, source, train: TrainConfig, se
         opt.load_state_dict(state["opt"])
         start = int(state["step"])
         elapsed_before, loss_ema = float(state["train_s"]), float(state["loss_ema"])
+        # Checkpoints written before the cross-entropy was tracked lack "ce_ema": its running
+        # mean then starts again at the next logged step (a display value, not a result).
+        ce_ema = float(state.get("ce_ema", float("nan")))
     model: nn.Module = torch.compile(raw) if train.compile else raw
     if runtime.distributed:
         ddp_ids = [dev.index] if dev.type == "cuda" else None
@@ -463,6 +470,7 @@ def train_model(cfg: GPTConfig, tokens: float, *, source, train: TrainConfig, se
         for g in opt.param_groups:
             g["lr"] = lr
         step_loss = torch.zeros((), device=dev)
+        step_ce = torch.zeros((), device=dev)
         # The global batch is a function of (stream, step) only, so neither the micro-batch
         # size nor the number of ranks changes the data (every rank draws it, keeps its part).
         batch = source.train_batch(np.random.default_rng([stream, step]), B // T, T)
@@ -481,9 +489,10 @@ def train_model(cfg: GPTConfig, tokens: float, *, source, train: TrainConfig, se
                             t_logits = teacher(x)
                     else:
                         t_logits = None
-                loss, _, _ = distillation_objective(logits, t_logits, y, lam, tau)
+                loss, ce, _ = distillation_objective(logits, t_logits, y, lam, tau)
                 (loss / len(mine)).backward()
             step_loss += loss.detach() / len(mine)
+            step_ce += ce.detach() / len(mine)
         if train.grad_clip:
             torch.nn.utils.clip_grad_norm_(raw.parameters(), train.grad_clip)
         opt.step()
@@ -493,11 +502,13 @@ def train_model(cfg: GPTConfig, tokens: float, *, source, train: TrainConfig, se
             _sync()
             steady_from, t_steady = done, time.perf_counter()
         if done % log_every == 0 or done == steps:
-            v = float(runtime.all_sum([float(step_loss)])[0] / runtime.world_size)
+            v, c = (x / runtime.world_size
+                    for x in runtime.all_sum([float(step_loss), float(step_ce)]))
             loss_ema = v if math.isnan(loss_ema) else 0.9 * loss_ema + 0.1 * v
+            ce_ema = c if math.isnan(ce_ema) else 0.9 * ce_ema + 0.1 * c
             if on_step is not None and runtime.is_main:
                 el = time.perf_counter() - t_train0
-                on_step({"step": done, "steps": steps, "loss": loss_ema,
+                on_step({"step": done, "steps": steps, "loss": loss_ema, "ce": ce_ema,
                          "tokens_per_s": (done - start) * B / max(el, 1e-9)})
         if checkpoint is not None and done < steps and (
                 (train.checkpoint_every and done % train.checkpoint_every == 0)
@@ -505,6 +516,7 @@ def train_model(cfg: GPTConfig, tokens: float, *, source, train: TrainConfig, se
             if runtime.is_main:
                 _save_atomic({"model": raw.state_dict(), "opt": opt.state_dict(), "step": done,
                               "steps": steps, "batch_tokens": B, "loss_ema": loss_ema,
+                              "ce_ema": ce_ema,
                               "train_s": elapsed_before + time.perf_counter() - t_train0},
                              checkpoint)
             runtime.barrier()
@@ -531,6 +543,7 @@ def train_model(cfg: GPTConfig, tokens: float, *, source, train: TrainConfig, se
         mfu = tok_s * fpt_total / (runtime.peak_flops * runtime.world_size)
     return TrainOutcome(model=raw, steps=steps, tokens=steps * B, batch_tokens=B, lr=peak,
                         warmup_steps=warm, val_loss=val_loss, val_kl=val_kl, train_loss=loss_ema,
+                        train_ce=ce_ema,
                         wall_s=elapsed_before + time.perf_counter() - t_start, train_s=train_s,
                         tokens_per_s=tok_s, model_flops_per_token=fpt, mfu=mfu,
                         resumed_from=start)
