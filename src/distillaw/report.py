@@ -455,7 +455,7 @@ def build_report(posterior, *, budget: float, student: float | None = None,
 def _teacher_settings(common: Mapping) -> dict:
     """The allocation's settings that :func:`choose_teacher` shares (not the bounds: an
     existing teacher is not searched)."""
-    return {k: v for k, v in common.items() if k != "bounds"}
+    return {k: v for k, v in common.items() if k not in ("bounds", "uncertainty")}
 
 
 def _figures(main: Allocation, risks: dict, sweep: pd.DataFrame):

@@ -363,18 +363,20 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         Also store a ``posterior_predictive`` group (replicated log-losses at the fitted
         rows, one per draw). Off by default: it is as large as ``log_likelihood``.
 
-    The returned posterior's ``idata`` is what ArviZ expects (see :func:`_arviz_groups`):
-    ``posterior`` (natural-scale parameters and the sampled log-scale ones, without the
-    sampler's transformed internals), ``sample_stats``, ``observed_data`` (log-losses, as
-    the likelihood sees them), ``log_likelihood`` (pointwise, for ``az.loo``), ``prior``
-    (+ ``prior_predictive`` for the iid error model), ``constant_data`` (the fitted rows)
-    and, on request, ``posterior_predictive``.
-
     Returns
     -------
     Posterior
         Canonical natural-scale parameters (plus ``sigma``, ``nu``), diagnostics, resolved
         priors, data hash and sampler settings.
+
+    Notes
+    -----
+    The returned posterior's ``idata`` is what ArviZ expects: ``posterior`` (natural-scale
+    parameters and the sampled log-scale ones, without the sampler's transformed
+    internals), ``sample_stats``, ``observed_data`` (log-losses, as the likelihood sees
+    them), ``log_likelihood`` (pointwise, for ``az.loo``), ``prior`` (+ ``prior_predictive``
+    for the iid error model), ``constant_data`` (the fitted rows) and, on request,
+    ``posterior_predictive``.
 
     Example
     -------
