@@ -6,27 +6,17 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
 
 from ..errors import PlanningError
 from ..posterior import Posterior
+from ..refit import noise_log_const, noise_loglik
 from .settings import _CACHE_BYTES, _CHUNK_ELEMS
 
-
 # ============================================================================ criterion
-def _loglik(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, nu: np.ndarray | None,
-            const: np.ndarray) -> np.ndarray:
-    """Log-likelihood of outcomes ``y`` (..., J, 1) under draws ``mu`` (..., 1, S)."""
-    z = (y - mu) / sigma
-    if nu is None:
-        return const - 0.5 * z * z
-    return const - 0.5 * (nu + 1.0) * np.log1p(z * z / nu)
-
-
-def _ll_const(sigma: np.ndarray, nu: np.ndarray | None) -> np.ndarray:
-    if nu is None:
-        return -np.log(sigma) - 0.5 * np.log(2 * np.pi)
-    return (gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi) - np.log(sigma))
+# The fit's likelihood on log-loss, written once in distillaw.refit (also used to fold
+# finished runs into a posterior).
+_loglik = noise_loglik
+_ll_const = noise_log_const
 
 
 class _Fantasies:
