@@ -15,10 +15,13 @@ ESS drops below ``--ess-min``), and every selection is :func:`distillaw.planning
 
 - ``active``: the product default (target = log loss at the target points, importance /
   Gaussian expected variance reduction, budget-aware look-ahead over cost powers);
-- ``active-perflop``: the old default (gain per FLOP only), for comparison;
+- ``active-nodrift``: the same without the extrapolation drift (the law taken as exact);
+- ``active-perflop``: the old default (gain per FLOP only, exact law), for comparison;
 - ``mspe-style``: MSPE's selection logic in our terms: Gaussian-conditioning (V-optimal)
   variance reduction at the target divided by cost^0.4, greedy (one estimator, no look-ahead);
-- ``random`` (``--random-seeds`` seeds), ``log-grid`` (maximin in log N, log D).
+- ``random``, ``log-grid`` (maximin in log N, log D).
+
+Every method is repeated ``--seeds`` times (its plan, refit and random seeds).
 
 Pools: ``chinchilla`` (Epoch's 245 digitised Chinchilla points; target = the 12 largest-C
 runs, 2.6e21-1.3e22 FLOPs; pool = the other 233) and ``busbridge`` (digitised Busbridge
@@ -91,8 +94,10 @@ def score(post, target: pd.DataFrame) -> dict:
 
 METHODS = {
     "active": {"method": "active"},
-    "active-perflop": {"method": "active", "cost_power": 1.0},
-    "mspe-style": {"method": "active", "criterion": "linear", "cost_power": 0.4},
+    "active-nodrift": {"method": "active", "drift": None},
+    "active-perflop": {"method": "active", "cost_power": 1.0, "drift": None},
+    "mspe-style": {"method": "active", "criterion": "linear", "cost_power": 0.4,
+                   "drift": None},
     "log-grid": {"method": "log-grid"},
     "random": {"method": "random"},
 }
@@ -130,6 +135,12 @@ def run_method(name, seed, post0, pool, target, budget, args):
             picked.append(left[j])
         chosen[picked] = True
         spent += float(cost[picked].sum())
+        if args.verbose:
+            lc = np.log10(cost[picked])
+            print(f"    round {r} {name}: {len(picked)} runs, log10 C {lc.min():.1f}-"
+                  f"{lc.max():.1f} (median {np.median(lc):.1f}), N {pool['N'].iloc[picked].min():.2g}"
+                  f"-{pool['N'].iloc[picked].max():.2g}; la {p.info.get('lookahead', {}).get('chosen_cost_power')}",
+                  flush=True)
         up = update(post, pool.iloc[picked], ess_min=args.ess_min, seed=seed * 100 + r,
                     fit_kwargs=args.fit_kwargs)
         n_refit += up.method == "refit"
@@ -145,7 +156,8 @@ def main(argv=None) -> int:
     ap.add_argument("--pool", default="chinchilla", choices=("chinchilla", "busbridge"))
     ap.add_argument("--budgets", default="0.01,0.05,0.1")
     ap.add_argument("--methods", default="active,active-perflop,mspe-style,log-grid,random")
-    ap.add_argument("--random-seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=3, help="repeats of every method (plan "
+                    "seeds, refit seeds, and the random order)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--draws", type=int, default=400, help="planner draws")
     ap.add_argument("--fantasies", type=int, default=64)
@@ -153,6 +165,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fit-chains", type=int, default=2)
     ap.add_argument("--ess-min", type=float, default=150.0)
     ap.add_argument("--seed-runs", type=int, default=8)
+    ap.add_argument("--verbose", action="store_true", help="print each round's picks")
     args = ap.parse_args(argv)
     pool, target, law = chinchilla() if args.pool == "chinchilla" else busbridge()
     cost = cost6nd(pool)
@@ -181,8 +194,7 @@ def main(argv=None) -> int:
     rows = []
     for b in (float(x) for x in args.budgets.split(",")):
         for name in args.methods.split(","):
-            seeds = range(args.random_seeds) if name == "random" else [0]
-            for sd in seeds:
+            for sd in range(args.seeds):
                 t1 = time.perf_counter()
                 s = run_method(name, sd, post0, pool, target, b * args.pool_cost, args)
                 s.update(budget=b, method=name, seed=sd, seconds=time.perf_counter() - t1)
