@@ -48,9 +48,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
 
 from .data import data_hash, validate_runs
+from .draws import noise_log_const, noise_loglik
 from .errors import PosteriorError
 from .posterior import Posterior
 
@@ -58,24 +58,6 @@ DEFAULT_ESS_MIN = 200.0
 
 
 # ============================================================================ likelihood
-def noise_log_const(sigma: np.ndarray, nu: np.ndarray | None) -> np.ndarray:
-    """Normalising constant of the log-loss noise density (Normal, or Student-t with
-    ``nu``), per draw."""
-    if nu is None:
-        return -np.log(sigma) - 0.5 * np.log(2 * np.pi)
-    return gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi) - np.log(sigma)
-
-
-def noise_loglik(y, mu, sigma, nu, const) -> np.ndarray:
-    """Log density of observed log-losses ``y`` given law means ``mu`` (broadcasting):
-    the likelihood of :mod:`distillaw.models` (``pm.StudentT`` / ``pm.Normal`` on log L),
-    written once for the NumPy side (the planner's fantasies and :func:`update`)."""
-    z = (y - mu) / sigma
-    if nu is None:
-        return const - 0.5 * z * z
-    return const - 0.5 * (nu + 1.0) * np.log1p(z * z / nu)
-
-
 def log_likelihood(posterior: Posterior, rows: pd.DataFrame) -> np.ndarray:
     """``(S, n)`` log-likelihood of each finished row under each posterior draw."""
     _check_iid(posterior)
@@ -259,5 +241,5 @@ def _check_iid(posterior: Posterior) -> None:
 
 
 __all__ = ["DEFAULT_ESS_MIN", "Update", "Weights", "frozen_spec", "importance_weights",
-           "log_likelihood", "noise_log_const", "noise_loglik", "systematic_resample",
+           "log_likelihood", "systematic_resample",
            "update"]

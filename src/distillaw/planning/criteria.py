@@ -7,13 +7,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..draws import noise_log_const, noise_loglik
 from ..errors import PlanningError
 from ..posterior import Posterior
-from ..refit import noise_log_const, noise_loglik
 from .settings import _CACHE_BYTES, _CHUNK_ELEMS
 
 # ============================================================================ criterion
-# The fit's likelihood on log-loss, written once in distillaw.refit (also used to fold
+# The fit's likelihood on log-loss, written once in distillaw.draws (also used to fold
 # finished runs into a posterior).
 _loglik = noise_loglik
 _ll_const = noise_log_const
