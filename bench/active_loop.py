@@ -1,5 +1,10 @@
 """Closed-loop benchmark of the planner: active vs random vs log-grid vs D-optimal.
 
+Caveat (issue 13): the refits here use this script's own ensemble MCMC (Normal likelihood,
+its own priors), not the model ``distillaw fit`` builds, so its compute ratios say nothing
+about ``distillaw plan`` as shipped. The product-path benchmark is ``bench/pool_target.py``
+(``distillaw.fit`` + ``distillaw.refit.update`` + ``distillaw.planning.plan``).
+
 Part A (simulated truth, ``distillaw.simulate``): a Chinchilla-form and a Busbridge-form
 supervised ground truth. Start from a small seed design of cheap runs, then repeat
 plan -> simulate -> refit. Compare methods by the compute needed to reach a given width of

@@ -36,6 +36,8 @@ LAYERS: dict[str, int] = {
     "sampling": 5, "decision": 5, "comparing": 5,
     # 6 planning the next runs (uses the decision module's allocation as a target)
     "planning": 6,
+    # fold finished runs into a posterior (re-weighting; refits through sampling.fit)
+    "refit": 6,
     # fit on part of a table, score the rest against our fit and the peers' baseline
     "backtesting": 6,
     # 7 figures; the optional PyTorch runner (never imported by the library)

@@ -139,3 +139,40 @@ def test_plan_bad_bounds_one_line_exit_2(distil_dir, tmp_path, capsys, spec, wor
     err = capsys.readouterr().err
     assert rc == 2 and words in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_plan_folds_observed_runs_in_first(tmp_path, capsys):
+    """--observed re-weights the draws by the finished runs (same code path as the
+    benchmark: distillaw.refit.update), saves the updated posterior, then plans; a
+    hand-made posterior without resolved priors cannot be refitted: one line, exit 2."""
+    import xarray as xr
+
+    rng = np.random.default_rng(1)
+    S = 400
+    post = Posterior.from_params("supervised", {
+        "E": 1.69 * np.exp(rng.normal(0, 0.04, S)), "A": 406.4, "B": 410.7, "alpha": 0.34,
+        "beta": 0.28, "sigma": np.full(S, 0.02)})
+    fitted = {"run_id": np.array(["f0"]), "kind": np.array(["supervised"]),
+              "N": np.array([1e7]), "D": np.array([2e8]), "L": np.array([3.9])}
+    post.idata.add_groups(constant_data=xr.Dataset({k: ("row", v) for k, v in
+                                                    fitted.items()}))
+    model = post.save(tmp_path / "m")
+    obs = tmp_path / "done.csv"
+    obs.write_text("run_id,kind,N,D,L\nr1,supervised,1e8,2e9,3.45\n")
+    out = tmp_path / "plan.csv"
+    args = ["plan", str(model), "--ranges", "N=1e8:1e9:3; M=20", "--target", "allocation",
+            "--alloc-budget", "1e22", "--k", "2", "--budget", "1e20", "--out", str(out),
+            "--draws", "200", "--fantasies", "16", "--observed", str(obs)]
+    rc = main(args + ["--ess-min", "10", "--updated-out", str(tmp_path / "m2")])
+    assert rc == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "folded 1 finished run(s) into the posterior by reweight" in err
+    upd = Posterior.load(tmp_path / "m2")
+    assert len(upd.fitted_rows()) == 2 and upd.model_info["update"]["method"] == "reweight"
+    # The re-weighted floor moved towards what the run says.
+    assert abs(np.median(upd.param_draws()["E"]) - np.median(post.param_draws()["E"])) > 1e-3
+    out.unlink()
+    rc = main(args + ["--ess-min", "1e9"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "resolved priors" in err
+    assert not out.exists()

@@ -329,3 +329,69 @@ def test_named_target_constructors_match_the_keyword_forms():
         Target.allocation(budget=-1.0)
     with pytest.raises(PlanningError, match="no draws"):
         Target.teacher(3e8).summary()
+
+
+def test_lookahead_buys_the_informative_expensive_run_over_redundant_cheap_ones():
+    """Cheap runs at (nearly) one small point confound the floor E with the data term B, so
+    repeating them tells little more; one expensive run near the target measures E. Per-FLOP
+    greedy fills the budget with the cheap ones; the look-ahead (default) buys the expensive
+    run because its batch's total expected gain is larger."""
+    S = 400
+    rng = np.random.default_rng(0)
+    post = Posterior.from_params("supervised", {
+        **CHIN, "E": CHIN["E"] * np.exp(rng.normal(0, 0.03, S)),
+        "B": CHIN["B"] * np.exp(rng.normal(0, 0.3, S)), "sigma": np.full(S, 0.01)})
+    near = np.exp(np.linspace(0, 0.02, 8))
+    pool = pd.DataFrame({"run_id": [f"cheap{i}" for i in range(8)] + ["big"],
+                         "kind": "supervised", "N": list(1e7 * near) + [3e9],
+                         "D": list(2e8 * near) + [6e10], "L": np.nan})
+    costs = pool_costs(pool.assign(group="default", N_T=np.nan, D_T=np.nan, L_T=np.nan,
+                                   teacher_id=pd.NA))["run"]
+    assert costs[:8].max() < 1e-4 * costs[8]
+    target = pd.DataFrame({"N": [1e10], "D": [2e11]})
+    budget = costs[8] * 1.0001
+    for criterion in ("importance", "linear"):
+        greedy = plan(post, pool, target=target, k=9, budget=budget, cost_power=1.0,
+                      criterion=criterion, draws=S)
+        assert (greedy.runs["N"] < 1e8).all()  # cheap runs only
+        ahead = plan(post, pool, target=target, k=9, budget=budget, criterion=criterion,
+                     draws=S)
+        assert (ahead.runs["N"] == 3e9).any()
+        la = ahead.info["lookahead"]
+        totals = {b["cost_power"]: b["total_gain"] for b in la["batches"]}
+        assert totals[la["chosen_cost_power"]] > 1.1 * totals[1.0]
+
+
+def test_drift_makes_runs_close_to_the_target_in_compute_worth_more():
+    """Draws differ only in the floor E, which both candidates measure; with the
+    extrapolation drift the one closer to the target in compute is worth more relative to
+    the far one, and more so the larger the drift."""
+    import xarray as xr
+
+    S = 300
+    rng = np.random.default_rng(2)
+    post = Posterior.from_params("supervised", {
+        **CHIN, "E": CHIN["E"] * np.exp(rng.normal(0, 0.03, S)), "sigma": np.full(S, 0.01)})
+    fitted = {"run_id": np.array(["f0"]), "kind": np.array(["supervised"]),
+              "N": np.array([1e7]), "D": np.array([2e8]), "L": np.array([3.0])}
+    post.idata.add_groups(constant_data=xr.Dataset({k: ("row", v) for k, v in
+                                                    fitted.items()}))
+    pool = pd.DataFrame({"run_id": ["low", "high"], "kind": "supervised",
+                         "N": [3e7, 1e9], "D": [6e8, 2e10], "L": np.nan})
+    target = pd.DataFrame({"N": [1e10], "D": [2e11]})
+    gains = {}
+    for drift in (None, 0.02, 0.05):
+        p = plan(post, pool, target=target, k=1, budget=1e30, criterion="linear",
+                 cost_power=0.0, draws=S, drift=drift)
+        both = [plan(post, pool.iloc[[i]], target=target, k=1, budget=1e30,
+                     criterion="linear", cost_power=0.0, draws=S, drift=drift)
+                .runs["expected_gain"].iloc[0] for i in (0, 1)]
+        gains[drift] = both
+        if drift:
+            assert p.runs["run_id"].str.endswith("s").all()
+            assert p.runs["N"].iloc[0] == 1e9
+            assert p.info["drift"]["tau"] == drift
+    ratio = {d: g[1] / g[0] for d, g in gains.items()}
+    assert ratio[0.05] > 1.1 * ratio[0.02] and ratio[0.02] > 1.5 * ratio[None]
+    with pytest.raises(PlanningError, match="drift"):
+        plan(post, pool, target=target, k=1, budget=1e30, criterion="importance", drift=0.02)

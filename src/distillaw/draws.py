@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from scipy.special import gammaln
 
 from .laws import LOG_SCALE_PARAMS, SUPERVISED_PARAMS
 from .laws.distillation import PARAMS as DISTILLATION_PARAMS
@@ -121,3 +122,22 @@ def bands(x, ci: float = CI) -> dict:
     x = np.asarray(x, float)
     m, lo, hi = interval(x, ci, axis=0)
     return {"median": m, "lower": lo, "upper": hi, "mean": x.mean(axis=0)}
+
+
+# ---------------------------------------------------------------------------- likelihood
+def noise_log_const(sigma: np.ndarray, nu: np.ndarray | None) -> np.ndarray:
+    """Normalising constant of the log-loss noise density (Normal, or Student-t with
+    ``nu``), per draw."""
+    if nu is None:
+        return -np.log(sigma) - 0.5 * np.log(2 * np.pi)
+    return gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi) - np.log(sigma)
+
+
+def noise_loglik(y, mu, sigma, nu, const) -> np.ndarray:
+    """Log density of observed log-losses ``y`` given law means ``mu`` (broadcasting):
+    the likelihood of :mod:`distillaw.models` (``pm.StudentT`` / ``pm.Normal`` on log L),
+    written once for the NumPy side (the planner's fantasies and :func:`distillaw.refit.update`)."""
+    z = (y - mu) / sigma
+    if nu is None:
+        return const - 0.5 * z * z
+    return const - 0.5 * (nu + 1.0) * np.log1p(z * z / nu)

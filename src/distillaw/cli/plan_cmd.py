@@ -63,6 +63,24 @@ def plan_command(
                                        "model (default 32768)."),
     existing: Path | None = typer.Option(None, "--existing", help="finished runs (run table); "
                                          "log-grid fills the gaps around them."),
+    observed: Path | None = typer.Option(None, "--observed", help="finished runs not yet in "
+                                         "the model (run table, L measured): folded in "
+                                         "first by re-weighting the draws, or a NUTS refit "
+                                         "when the effective sample size drops below "
+                                         "--ess-min (distillaw.refit.update)."),
+    ess_min: float = typer.Option(200.0, "--ess-min", help="effective sample size below "
+                                  "which --observed refits instead of re-weighting."),
+    updated_out: Path | None = typer.Option(None, "--updated-out", help="save the posterior "
+                                            "updated with --observed here (the next "
+                                            "round's MODEL_DIR)."),
+    cost_power: str = typer.Option("auto", "--cost-power", help="greedy score gain / "
+                                   "cost^P: auto (look-ahead over P = 1, 0.5, 0.25, 0; keeps "
+                                   "the batch with the largest total gain) or a number in "
+                                   "[0, 1]."),
+    drift: str = typer.Option("auto", "--drift", help="the law's extrapolation discrepancy, "
+                              "sd of log loss per sqrt(e-fold of compute) beyond the fitted "
+                              "data: auto (the posterior's tau_rw, else 0.02), a number, or "
+                              "none."),
     json_out: bool = typer.Option(False, "--json", help="print the plan as JSON on stdout."),
 ) -> None:
     """Plan the next runs: most expected uncertainty reduction of the target per FLOP.
@@ -109,12 +127,30 @@ def plan_command(
 
         cost_model = FlopsModel(n_ctx=4096 if n_ctx is None else n_ctx,
                                 n_vocab=32768 if n_vocab is None else n_vocab)
+    cp = _number_or("--cost-power", cost_power, ("auto",))
+    dr = _number_or("--drift", drift, ("auto", "none"))
+    dr = None if dr == "none" else dr
+    if observed is None and updated_out is not None:
+        raise CLIError("--updated-out needs --observed")
+    if not ess_min > 0:
+        raise CLIError(f"--ess-min must be > 0, got {ess_min:g}")
     bounds_kw = parse_bounds(bounds) if bounds is not None else None
     parsed = parse_ranges(ranges) if ranges is not None else None
     if parsed is not None:  # the size of the grid before building it
         check_candidates(grid_size(parsed), min(draws, 10 ** 9), error=CLIError,
                          hint="use a coarser --ranges grid")
     post = Posterior.load(model_dir)
+    if observed is not None:
+        from ..refit import update
+
+        new_runs = load(observed)
+        upd = update(post, new_runs, ess_min=ess_min, seed=seed)
+        post = upd.posterior
+        info(f"folded {len(new_runs)} finished run(s) into the posterior by {upd.method} "
+             f"(importance ESS {upd.ess:.0f})")
+        if updated_out is not None:
+            post.save(updated_out)
+            info(f"saved the updated posterior to {updated_out}")
     if parsed is not None:
         candidates = candidate_grid(**parsed)
     else:
@@ -124,7 +160,7 @@ def plan_command(
                   method=method, criterion=criterion, group=group, student=student,
                   student_tokens=student_tokens, alloc_budget=alloc_budget, scenario=scenario,
                   risk=risk, draws=draws, n_fantasies=fantasies, existing=runs,
-                  bounds=bounds_kw)
+                  bounds=bounds_kw, cost_power=cp, drift=dr)
     result.to_csv(out)
     warning = result.info.get("warning")
     if warning:
@@ -136,3 +172,13 @@ def plan_command(
         return
     info(result.summary())
     info(f"wrote {len(result)} run(s) to {out}")
+
+
+def _number_or(flag: str, value: str, words: tuple[str, ...]):
+    """A flag that takes a number or one of ``words``."""
+    if value.lower() in words:
+        return value.lower()
+    try:
+        return float(value)
+    except ValueError:
+        raise CLIError(f"{flag} takes a number or {' / '.join(words)}, got {value!r}") from None

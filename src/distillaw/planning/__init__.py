@@ -1,9 +1,9 @@
-r"""Active sampling: which runs to do next to learn most about a decision, per FLOP.
+r"""Active sampling: which runs to do next to learn most about a decision within a budget.
 
 Given a :class:`~distillaw.posterior.Posterior`, a *pool* of runnable candidate experiments
 and a *target* quantity, :func:`plan` picks a batch of at most ``k`` runs, costing at most
 ``budget`` FLOPs in total, that is expected to shrink the target's posterior uncertainty the
-most per FLOP spent.
+most.
 
 Targets (each a function of the parameters, evaluated on every posterior draw)
 -------------------------------------------------------------------------------
@@ -63,14 +63,44 @@ bound on the gain otherwise, never degenerate) for the rest of the batch. Which 
 scored each run is in its ``reason`` and in ``Plan.info["criterion_per_run"]``;
 ``criterion="importance"`` or ``"linear"`` forces one.
 
-Selection: greedy with fantasies, divided by cost
--------------------------------------------------
-Each step adds the affordable candidate with the largest *marginal* gain per FLOP given the
-runs already chosen; the scenario weights carry the chosen runs' fantasy outcomes, so a
-second run that would tell us what the first already does gets little credit (no redundant
-runs). A candidate is affordable when its marginal cost fits in what is left of ``budget``;
-the batch never exceeds ``budget`` and never holds a pool candidate twice. Selection stops
-at ``k`` runs, when nothing affordable remains, or when no candidate has a positive gain.
+Selection: greedy with fantasies, budget-aware look-ahead
+---------------------------------------------------------
+Each greedy step adds the affordable candidate with the largest *marginal* gain divided by
+``cost**p`` given the runs already chosen; the scenario weights carry the chosen runs'
+fantasy outcomes, so a second run that would tell us what the first already does gets
+little credit (no redundant runs). A candidate is affordable when its marginal cost fits in
+what is left of ``budget``; the batch never exceeds ``budget`` and never holds a pool
+candidate twice. Selection stops at ``k`` runs, when nothing affordable remains, or when no
+candidate has a positive gain.
+
+Which ``p``: per-FLOP greedy (``p = 1``) is the classic heuristic for a budgeted
+submodular gain, but alone it can be arbitrarily bad: it fills a budget with cheap runs
+whose gains together are less than one expensive run near the target (measured: on Epoch's
+Chinchilla pool it bought dozens of runs near the seed and never the expensive region it
+had to extrapolate to). Gain-only greedy (``p = 0``) fails the other way. The default
+``cost_power="auto"`` builds the batch for ``p`` in 1, 0.5, 0.25, 0 and keeps the one with
+the largest *total* expected gain (one estimator for all: a fresh state replays each batch),
+which contains the best of both (Krause & Guestrin's budgeted rule) and what lies between.
+MSPE (Li et al. 2026, PlanarG/active-sl) fixes ``p = 0.4``; here the budget decides.
+
+The law's extrapolation discrepancy (``drift``)
+-----------------------------------------------
+Both estimators above take the law as exact: then runs far below the target in compute
+pin its parameters as well as runs close to it, only cheaper. Real tables disagree with
+the law in a way that grows with distance (the structured error model's ``tau_rw``: a
+Brownian motion in ``log N + log D``). With ``drift`` (default ``"auto"``: the posterior's
+``tau_rw`` or that term's prior scale, for loss targets of fitted posteriors) the Gaussian
+estimator adds that discrepancy, anchored at the fitted data's largest compute, to the
+target and to every candidate: a run can only remove the part of the target's discrepancy
+it shares, i.e. the walk up to its own compute. ``auto`` then scores by Gaussian
+conditioning (re-weighting cannot carry a correlated discrepancy).
+
+Finished runs: :func:`distillaw.refit.update`
+---------------------------------------------
+A round's measured runs are folded into the posterior by importance re-weighting of its
+draws with the fit's own likelihood, and by a NUTS refit (:func:`distillaw.fit`) when the
+effective sample size drops below ``ess_min``. ``distillaw plan --observed RUNS.csv`` and
+``bench/pool_target.py`` use that one function.
 
 Cost model (FLOPs, :mod:`distillaw.laws.compute`)
 -------------------------------------------------
@@ -110,8 +140,9 @@ Baselines (same pool, budget, k and cost model)
 Every method's batch is reported with the same gain estimator, so plans compare.
 Everything runs on posterior draws in NumPy; no PyMC. Deterministic for a seed.
 
-Evidence: ``bench/active_loop.py`` (closed loop on simulated truths and the digitised
-Busbridge pool/target protocol).
+Evidence: ``bench/pool_target.py`` (pool/target protocol on Epoch's Chinchilla points and
+the digitised Busbridge split, on the product's own model: ``fit``, ``refit.update``,
+``plan``); ``bench/active_loop.py`` (older closed loop with its own ensemble sampler).
 
 Example
 -------
@@ -134,9 +165,9 @@ from .criteria import expected_variance_reduction
 from .planner import plan
 from .pools import candidate_grid, pool_costs, read_points, read_pool
 from .result import Plan
-from .settings import CI, CRITERIA, DEFAULT_DRAWS, DEFAULT_FANTASIES, METHODS, TARGETS
+from .settings import CI, COST_POWERS, CRITERIA, DEFAULT_DRAWS, DEFAULT_FANTASIES, METHODS, TARGETS
 from .targets import Target, make_target
 
-__all__ = ["CI", "CRITERIA", "DEFAULT_DRAWS", "DEFAULT_FANTASIES", "METHODS",
+__all__ = ["CI", "COST_POWERS", "CRITERIA", "DEFAULT_DRAWS", "DEFAULT_FANTASIES", "METHODS",
            "TARGETS", "Plan", "Target", "candidate_grid", "expected_variance_reduction",
            "make_target", "plan", "pool_costs", "read_points", "read_pool"]

@@ -6,27 +6,17 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
 
+from ..draws import noise_log_const, noise_loglik
 from ..errors import PlanningError
 from ..posterior import Posterior
 from .settings import _CACHE_BYTES, _CHUNK_ELEMS
 
-
 # ============================================================================ criterion
-def _loglik(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, nu: np.ndarray | None,
-            const: np.ndarray) -> np.ndarray:
-    """Log-likelihood of outcomes ``y`` (..., J, 1) under draws ``mu`` (..., 1, S)."""
-    z = (y - mu) / sigma
-    if nu is None:
-        return const - 0.5 * z * z
-    return const - 0.5 * (nu + 1.0) * np.log1p(z * z / nu)
-
-
-def _ll_const(sigma: np.ndarray, nu: np.ndarray | None) -> np.ndarray:
-    if nu is None:
-        return -np.log(sigma) - 0.5 * np.log(2 * np.pi)
-    return (gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi) - np.log(sigma))
+# The fit's likelihood on log-loss, written once in distillaw.draws (also used to fold
+# finished runs into a posterior).
+_loglik = noise_loglik
+_ll_const = noise_log_const
 
 
 class _Fantasies:
@@ -181,10 +171,12 @@ class _LinearState:
     """Gaussian conditioning of (target, outcomes) with moments from the draws."""
 
     def __init__(self, mu_obs: np.ndarray, T: np.ndarray, noise_var: float,
-                 cand_obs: list[list[int]]):
+                 cand_obs: list[list[int]], extra_cov: np.ndarray | None = None):
         P = T.shape[1]
         Z = np.concatenate([T, mu_obs], axis=1)
         cov = np.cov(Z, rowvar=False).reshape(Z.shape[1], Z.shape[1])
+        if extra_cov is not None:  # the law's discrepancy (see _drift_cov)
+            cov = cov + extra_cov
         cov[P:, P:] += np.eye(mu_obs.shape[1]) * noise_var
         self.cov = cov
         self.P = P
@@ -214,6 +206,16 @@ class _LinearState:
             self.cov = self.cov - np.outer(col, col) / max(col[i], 1e-300)
             self.observed.add(o)
         self.current = float(np.trace(self.cov[:self.P, :self.P]) / self.P)
+
+
+def _drift_cov(x: np.ndarray, anchor: float, tau: float) -> np.ndarray:
+    """Covariance of the law's discrepancy at log computes ``x`` (targets, then
+    observables): a Brownian motion in ``x = log N + log D`` anchored at the fitted data's
+    compute frontier, scale ``tau`` per sqrt(e-fold) (the structured error model's
+    ``tau_rw`` term, :mod:`distillaw.error_terms`)."""
+    from ..error_terms import _bm
+
+    return tau ** 2 * _bm(x, x, anchor)
 
 
 class _AutoState:

@@ -14,9 +14,11 @@ from ..errors import PlanningError, PosteriorError
 from ..guards import check_candidates, empty_plan_reason
 from ..laws.compute import DEFAULT_FLOPS, FlopsModel
 from ..posterior import Posterior
+from ..priors import STRUCTURED_SDS
 from .criteria import (
     _AutoState,
     _DOptState,
+    _drift_cov,
     _ess,
     _Fantasies,
     _ImportanceState,
@@ -27,7 +29,7 @@ from .criteria import (
 from .pools import _prepare_pool, pool_costs
 from .result import Plan
 from .selection import _Budget, _greedy, _log_grid_order
-from .settings import CI, CRITERIA, DEFAULT_DRAWS, DEFAULT_FANTASIES, METHODS
+from .settings import CI, COST_POWERS, CRITERIA, DEFAULT_DRAWS, DEFAULT_FANTASIES, METHODS
 from .targets import TEACHER_BOUNDS, as_target
 
 
@@ -37,7 +39,9 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
          student: float | None = None, student_tokens: float | None = None,
          alloc_budget: float | None = None, scenario: str = "best-case", risk: str = "mean",
          draws: int = DEFAULT_DRAWS, n_fantasies: int = DEFAULT_FANTASIES,
-         per_flop: bool = True, teacher_inference: bool = True,
+         per_flop: bool = True, cost_power: float | str = "auto",
+         drift: float | str | None = "auto",
+         teacher_inference: bool = True,
          existing: pd.DataFrame | None = None, run_prefix: str | None = None,
          allocate_kwargs: Mapping | None = None, bounds: Mapping | None = None) -> Plan:
     """Choose up to ``k`` runs from ``pool`` within ``budget`` FLOPs.
@@ -70,7 +74,26 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
         :func:`distillaw.decision.allocate`).
     draws : posterior draws used (thinned with ``seed``).
     n_fantasies : fantasy scenarios J of the importance criterion.
-    per_flop : divide gains by marginal cost (default); ``False`` maximises gain per run.
+    per_flop : divide gains by a power of the marginal cost (default); ``False`` maximises
+        gain per run (``cost_power=0``).
+    cost_power : the greedy score is ``gain / cost**cost_power``. ``"auto"`` (default):
+        budget-aware look-ahead: build the batch for each power in
+        :data:`~distillaw.planning.settings.COST_POWERS` (1 = per FLOP ... 0 = per run) and
+        keep the batch whose *total* expected gain within the budget is largest (ties: the
+        cheaper batch). Per-FLOP greedy alone fills a budget with cheap runs whose gains
+        add up to less than one expensive run near the target; gain-only greedy spends the
+        budget on one run when several cheap ones would tell more. A number fixes the power.
+    drift : the law's extrapolation discrepancy assumed by the Gaussian estimator: sd of
+        log loss per sqrt(e-fold of compute N D) beyond the fitted data's largest compute,
+        a Brownian motion as in the structured error model. ``"auto"`` (default): the
+        posterior's ``tau_rw`` when it has one, else that term's prior scale (rms of its
+        HalfNormal prior, 0.02), for a loss target (points, allocation) of a posterior
+        that stores its fitted rows; off for the teacher target, hand-made posteriors and
+        ``criterion="importance"`` (re-weighting treats the law as exact). ``None`` or 0:
+        off. With a drift, ``auto`` scores by Gaussian conditioning: a run far below the
+        target in compute cannot tell us how the law bends between it and the target, so
+        the runs that reduce the target's uncertainty are the ones close to it in compute,
+        which per-FLOP greedy under the exact-law assumption never buys.
     teacher_inference : charge teacher logits ``F(N_T) D_S`` on distillation runs.
     existing : finished runs (run table), used by ``log-grid`` to fill gaps around them.
     bounds : search ranges of the target, as ``allocate(bounds=...)`` takes them
@@ -100,6 +123,7 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
     """
     fm = _check_arguments(posterior, method, criterion, k, budget, draws, n_fantasies, ess_min,
                           cost, group)
+    powers = _cost_powers(cost_power, per_flop)
     budget = float(budget)
     # target= is converted once, here; it is evaluated on the planner's draws below.
     akw, tb = _target_bounds(bounds, allocate_kwargs)
@@ -121,33 +145,41 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
         bad = int(np.flatnonzero(~np.isfinite(mu_obs).all(axis=0))[0])
         raise PlanningError(f"the law is not finite for pool row {min(bad, len(pool) - 1) + 1}")
     noise_var = float(np.mean(sigma ** 2))
+    extra, drift_info = _drift(drift, criterion, posterior, tgt, pool, keys, teachers)
     info: dict = {"draws": S, "pool_size": len(pool), "new_teachers": len(teachers),
                   "cost_model": fm.to_dict(), "teacher_inference": teacher_inference,
-                  "per_flop": per_flop}
+                  "per_flop": per_flop, "cost_power": cost_power, "drift": drift_info}
 
     def estimator() -> _AutoState:
         # Same draws and fantasy seed for selection and reporting: reproducible numbers.
         imp = lin = None
-        if criterion in ("auto", "importance"):
+        if criterion == "importance" or (criterion == "auto" and extra is None):
             fan = _Fantasies(mu_obs, sigma, nu, n_fantasies, np.random.default_rng(seed + 1))
             imp = _ImportanceState(fan, T, cand_obs)
         if criterion in ("auto", "linear"):
-            lin = _LinearState(mu_obs, T, noise_var, cand_obs)
+            lin = _LinearState(mu_obs, T, noise_var, cand_obs, extra)
         return _AutoState(imp, lin, ess_min)
 
     bud = _Budget(costs, budget)
     if method == "active":
-        state = estimator()
-        order, gains, paid, n_aff = _greedy(state.scores, state.update, bud, k, per_flop)
-        reasons = [f"active ({mode}): best expected {'gain/FLOP' if per_flop else 'gain'} "
-                   f"of {n} affordable" for mode, n in zip(state.modes, n_aff, strict=False)]
+        runs = []
+        for p in powers:
+            state = estimator()
+            res = _greedy(state.scores, state.update, _Budget(costs, budget), k, p)
+            runs.append((p, state, *res))
+        best = _best_batch(runs, estimator,
+                           lambda: _LinearState(mu_obs, T, noise_var, cand_obs, extra), info)
+        p, state, order, gains, paid, n_aff = runs[best]
+        what = "gain/FLOP" if p == 1 else "gain" if p == 0 else f"gain/FLOP^{p:g}"
+        reasons = [f"active ({mode}): best expected {what} of {n} affordable"
+                   for mode, n in zip(state.modes, n_aff, strict=False)]
     else:
         if method == "d-optimal":
             R = min(S, 48)
             rows = np.sort(np.random.default_rng(seed + 2).choice(S, R, replace=False))
             jac, prec = _jacobians(posterior, pool, params_by_group, keys, rows)
             order, paid, reasons, info["d_gain"] = _d_optimal_order(
-                jac, prec, noise_var, cand_obs, bud, k, per_flop)
+                jac, prec, noise_var, cand_obs, bud, k, 1.0 if per_flop else 0.0)
         elif method == "random":
             order, paid, reasons = _random_order(len(pool), bud, k, np.random.default_rng(seed))
         else:  # log-grid
@@ -251,10 +283,10 @@ def _planner_draws(posterior: Posterior, pool: pd.DataFrame, group, draws: int, 
     return params_t, params_by_group, sigma, noise.get("nu")
 
 
-def _d_optimal_order(jac, prec, noise_var, cand_obs, bud: _Budget, k: int, per_flop: bool):
+def _d_optimal_order(jac, prec, noise_var, cand_obs, bud: _Budget, k: int, cost_power: float):
     dstate = _DOptState(jac, noise_var, prec, cand_obs)
-    order, dgain, paid, n_aff = _greedy(dstate.scores, dstate.update, bud, k, per_flop)
-    reasons = [f"d-optimal: best log-det gain{'/FLOP' if per_flop else ''} of {n} "
+    order, dgain, paid, n_aff = _greedy(dstate.scores, dstate.update, bud, k, cost_power)
+    reasons = [f"d-optimal: best log-det gain{'/FLOP' if cost_power else ''} of {n} "
                "affordable" for n in n_aff]
     return order, paid, reasons, dgain
 
@@ -270,6 +302,99 @@ def _random_order(n: int, bud: _Budget, k: int, rng: np.random.Generator):
             chosen[c] = True
             order.append(int(c))
     return order, paid, ["random (seeded) affordable candidate"] * len(order)
+
+
+def _drift(drift, criterion, posterior: Posterior, tgt, pool, keys, teachers):
+    """The discrepancy covariance over (target points, observables), or None; and what was
+    used, for ``Plan.info``."""
+    if drift is None or (not isinstance(drift, str) and float(drift) == 0.0):
+        return None, {"tau": 0.0, "why": "off"}
+    if isinstance(drift, str) and drift != "auto":
+        raise PlanningError(f"drift must be 'auto', a number >= 0 or None, got {drift!r}")
+    auto = isinstance(drift, str)
+    if not auto and (isinstance(drift, bool) or not float(drift) >= 0):
+        raise PlanningError(f"drift must be 'auto', a number >= 0 or None, got {drift!r}")
+    why = None
+    if criterion == "importance":
+        why = "criterion 'importance' treats the law as exact"
+    elif tgt.kind == "teacher":
+        why = "the teacher target is not a loss"
+    try:
+        fitted = posterior.fitted_rows()
+    except PosteriorError:
+        fitted = None
+        why = why or "the posterior stores no fitted rows (no compute frontier)"
+    if why is not None:
+        if not auto:
+            raise PlanningError(f"drift={drift!r} cannot apply: {why}")
+        return None, {"tau": 0.0, "why": why}
+    if auto:
+        post = posterior.idata.posterior
+        tau = (float(np.sqrt(np.mean(np.asarray(post["tau_rw"].values, float) ** 2)))
+               if "tau_rw" in post.data_vars else STRUCTURED_SDS["tau_rw"])
+    else:
+        tau = float(drift)
+    anchor = float(np.max(np.log(fitted["N"].to_numpy(float))
+                          + np.log(fitted["D"].to_numpy(float))))
+    x_t = np.log(tgt.inputs["N"].to_numpy(float)) + np.log(tgt.inputs["D"].to_numpy(float))
+    x_c = np.log(pool["N"].to_numpy(float)) + np.log(pool["D"].to_numpy(float))
+    x_teach = []
+    for key in teachers:
+        i = int(np.flatnonzero(keys == key)[0])
+        x_teach.append(np.log(pool["N_T"].iloc[i]) + np.log(pool["D_T"].iloc[i]))
+    x = np.concatenate([x_t, x_c, np.asarray(x_teach, float)])
+    return _drift_cov(x, anchor, tau), {"tau": tau, "anchor_log_compute": anchor,
+                                        "why": "posterior tau_rw" if auto and
+                                        "tau_rw" in posterior.idata.posterior.data_vars
+                                        else "given" if not auto else "prior scale of tau_rw"}
+
+
+def _cost_powers(cost_power, per_flop: bool) -> tuple[float, ...]:
+    if not per_flop:
+        if cost_power not in ("auto", 0, 0.0):
+            raise PlanningError("per_flop=False means cost_power=0; do not pass both")
+        return (0.0,)
+    if isinstance(cost_power, str):
+        if cost_power != "auto":
+            raise PlanningError(f"cost_power must be 'auto' or a number in [0, 1], got "
+                                f"{cost_power!r}")
+        return COST_POWERS
+    if isinstance(cost_power, bool) or not 0.0 <= float(cost_power) <= 1.0:
+        raise PlanningError(f"cost_power must be 'auto' or a number in [0, 1], got "
+                            f"{cost_power!r}")
+    return (float(cost_power),)
+
+
+def _best_batch(runs: list, estimator, linear, info: dict) -> int:
+    """Index of the look-ahead batch with the largest total expected gain.
+
+    Every batch is scored by one estimator (a fresh state replaying the batch): the
+    importance estimate when it stayed valid for every batch, else Gaussian conditioning
+    for all of them, so batches compare on one scale."""
+    if len(runs) == 1:
+        return 0
+    totals, modes = [], set()
+    for r in runs:
+        st = estimator()
+        _replay(st, r[2])
+        modes.update(st.modes)
+        totals.append(st.var0 - st.current)
+    scale = "importance" if modes <= {"importance"} else "linear"
+    if scale == "linear":
+        totals = []
+        for r in runs:
+            st = linear()
+            for c in r[2]:
+                st.update(c)
+            totals.append(st.var0 - st.current)
+    spent = [float(sum(r[4])) for r in runs]
+    best = max(range(len(runs)), key=lambda i: (round(totals[i] / max(max(totals), 1e-300), 9),
+                                                -spent[i]))
+    info["lookahead"] = {"scored_by": scale, "chosen_cost_power": runs[best][0],
+                         "batches": [{"cost_power": r[0], "n_runs": len(r[2]),
+                                      "cost": spent[i], "total_gain": float(totals[i])}
+                                     for i, r in enumerate(runs)]}
+    return best
 
 
 def _replay(state: _AutoState, order: list[int]) -> list[float]:

@@ -34,8 +34,11 @@ class _Budget:
         return cost
 
 
-def _greedy(score_fn, update_fn, budget: _Budget, k: int, per_flop: bool):
-    """Generic greedy: ``score_fn(cands) -> gains``; ``update_fn(c)`` after taking c."""
+def _greedy(score_fn, update_fn, budget: _Budget, k: int, cost_power: float):
+    """Generic greedy: ``score_fn(cands) -> gains``; ``update_fn(c)`` after taking c.
+
+    Each step takes the affordable candidate with the largest ``gain / cost**cost_power``
+    (1: per FLOP, 0: per run)."""
     C = len(budget.run)
     chosen = np.zeros(C, bool)
     order, gains, costs, n_aff = [], [], [], []
@@ -46,7 +49,7 @@ def _greedy(score_fn, update_fn, budget: _Budget, k: int, per_flop: bool):
         cands = np.flatnonzero(aff)
         g = score_fn(cands)
         marg = budget.marginal()[cands]
-        score = g / marg if per_flop else g
+        score = g / marg ** cost_power if cost_power else g
         # Deterministic tie-break: the cheaper candidate, then pool order.
         best = np.lexsort((cands, marg, -score))[0]
         if not g[best] > 0:

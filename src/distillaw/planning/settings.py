@@ -6,6 +6,9 @@ METHODS = ("active", "random", "log-grid", "d-optimal")
 CRITERIA = ("auto", "importance", "linear")
 TARGETS = ("allocation", "teacher")
 CI = 0.9
+# Cost powers tried by the budget-aware look-ahead (plan(cost_power="auto")): gain per FLOP,
+# per sqrt FLOP, per FLOP^0.25, per run.
+COST_POWERS = (1.0, 0.5, 0.25, 0.0)
 DEFAULT_DRAWS = 1000
 DEFAULT_FANTASIES = 64
 # Elements per chunk of the (candidates x scenarios x draws) weight tensor (~32 MB float64).
