@@ -44,8 +44,7 @@ def fits(table):
     return right, wrong
 
 
-@pytest.mark.sampling
-def test_fit_stores_every_group_arviz_needs(fits, table, tmp_path):
+def _check_groups_and_loo(fits, table, tmp_path):
     az = import_arviz()
     post = fits[0]
     idata = post.idata
@@ -76,8 +75,7 @@ def test_fit_stores_every_group_arviz_needs(fits, table, tmp_path):
     assert "## ArviZ groups" in md and "log-loss" in md
 
 
-@pytest.mark.sampling
-def test_summary_has_arviz_columns_with_the_level_named(fits):
+def _check_summary_columns(fits):
     assert list(fits[0].summary().index) == ["E", "A", "B", "alpha", "beta", "gamma",
                                              "sigma", "nu"]
     post = fits[1]  # the Chinchilla form mixes well at these few draws
@@ -97,8 +95,7 @@ def test_summary_has_arviz_columns_with_the_level_named(fits):
         post.summary(interval="box")
 
 
-@pytest.mark.sampling
-def test_compare_ranks_the_true_form_first(fits):
+def _check_compare_ranks_the_true_form_first(fits):
     right, wrong = fits
     table = dl.compare(wrong, right)
     assert list(table.index) == ["busbridge", "chinchilla"]
@@ -109,8 +106,7 @@ def test_compare_ranks_the_true_form_first(fits):
     assert sorted(same.index) == ["a", "a#2"]
 
 
-@pytest.mark.sampling
-def test_compare_refuses_other_data_and_old_posteriors(fits, table, tmp_path):
+def _check_compare_refuses_other_data_and_old_posteriors(fits, tmp_path):
     right, _ = fits
     other = Posterior(right.idata, right.spec, data_hash="0" * 64, name="other")
     with pytest.raises(PosteriorError, match="different data"):
@@ -135,6 +131,17 @@ def test_compare_refuses_other_data_and_old_posteriors(fits, table, tmp_path):
         dl.compare(right, back)
 
 
+@pytest.mark.sampling
+def test_groups_loo_summary_compare_and_cli(fits, table, tmp_path):
+    """Everything on the module's two fits, in one test so that they are fitted once
+    (pytest-xdist would otherwise fit them on each worker)."""
+    _check_groups_and_loo(fits, table, tmp_path)
+    _check_summary_columns(fits)
+    _check_compare_ranks_the_true_form_first(fits)
+    _check_compare_refuses_other_data_and_old_posteriors(fits, tmp_path)
+    _check_cli_compare(fits, tmp_path)
+
+
 def _cli(argv):
     from distillaw.cli import main
 
@@ -144,8 +151,7 @@ def _cli(argv):
     return rc, out.getvalue(), err.getvalue()
 
 
-@pytest.mark.sampling
-def test_cli_compare_table_json_and_exit_codes(fits, tmp_path):
+def _check_cli_compare(fits, tmp_path):
     import json
 
     right, wrong = fits
