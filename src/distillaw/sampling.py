@@ -69,8 +69,12 @@ def _check_sampler(sampler: str) -> None:
                          "'distillaw[jax]'); or pass sampler='nutpie' or 'pymc'")
 
 
+MASS_MATRICES = ("low-rank", "diag")
+
+
 def _sample(model, sampler: str, *, draws: int, tune: int, chains: int, seed: int,
-            progressbar: bool, target_accept: float | None, cores: int | None):
+            progressbar: bool, target_accept: float | None, cores: int | None,
+            mass_matrix: str = "low-rank"):
     """Run the engine; returns ``(idata, compile_seconds)`` (compile time is 0 where the
     engine compiles inside its sampling call)."""
     import pymc as pm
@@ -82,6 +86,9 @@ def _sample(model, sampler: str, *, draws: int, tune: int, chains: int, seed: in
         compiled = nutpie.compile_pymc_model(model, backend="numba")
         t_compile = time.perf_counter() - t0
         kw = {} if target_accept is None else {"target_accept": target_accept}
+        # Low-rank modified mass matrix (diagonal + the few directions where the posterior
+        # is correlated): bench/geometry.py measured it against the diagonal one.
+        kw["low_rank_modified_mass_matrix"] = mass_matrix == "low-rank"
         # Non-blocking, so that Ctrl-C is ours to handle: nutpie's blocking call turns it
         # into "return the draws so far", which would look like a finished fit.
         bg = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
@@ -224,7 +231,8 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         progressbar: bool = True, target_accept: float | None = None,
         cores: int | None = None, format: str | None = None,
         group_params=None, reference: Mapping | None = None,
-        name: str | None = None, error: str = "iid") -> Posterior:
+        name: str | None = None, error: str = "iid",
+        mass_matrix: str | None = None) -> Posterior:
     """Fit a law's posterior by NUTS.
 
     Parameters
@@ -245,6 +253,10 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
     draws, tune, chains, seed, progressbar, target_accept, cores
         Sampler settings (recorded on the posterior). ``target_accept=None`` keeps the
         engine default (0.8).
+    mass_matrix : {"low-rank", "diag"} or None
+        Mass-matrix adaptation. ``None``: ``"low-rank"`` with nutpie (the diagonal plus the
+        posterior's strongly correlated directions; measured in ``bench/geometry.py``),
+        ``"diag"`` with the other engines (the only one they adapt).
 
     Returns
     -------
@@ -277,6 +289,15 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
     if target_accept is not None and not 0.5 <= target_accept < 1:
         raise ModelError(f"target_accept must be in [0.5, 1), got {target_accept}")
     _check_sampler(sampler)
+    if mass_matrix is None:
+        mass_matrix = "low-rank" if sampler == "nutpie" else "diag"
+    if mass_matrix not in MASS_MATRICES:
+        raise ModelError(f"unknown mass_matrix {mass_matrix!r}; choose one of "
+                         f"{', '.join(MASS_MATRICES)}")
+    if mass_matrix != "diag" and sampler != "nutpie":
+        raise ModelError(f"mass_matrix={mass_matrix!r} needs sampler='nutpie'; the "
+                         f"{sampler} engine adapts a diagonal mass matrix (pass "
+                         "mass_matrix='diag')")
     table, path = _load(data, format)
     with warnings.catch_warnings(), _sigint_watch() as interrupted:
         warnings.filterwarnings("ignore", message=_BLAS_WARNING, category=UserWarning)
@@ -286,7 +307,7 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
             idata, t_compile = _sample(built.model, sampler, draws=int(draws), tune=int(tune),
                                        chains=int(chains), seed=int(seed),
                                        progressbar=progressbar, target_accept=target_accept,
-                                       cores=cores)
+                                       cores=cores, mass_matrix=mass_matrix)
         except KeyboardInterrupt:
             raise InterruptedFit("fit interrupted (Ctrl-C); nothing was saved") from None
         except Exception:
@@ -309,7 +330,8 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
     diagnostics["ess_bulk_per_second"] = None if ess is None else round(ess / wall, 2)
     settings = {"engine": sampler, "draws": int(draws), "tune": int(tune),
                 "chains": int(chains), "seed": int(seed), "target_accept": target_accept,
-                "backend": "numba" if sampler == "nutpie" else None}
+                "backend": "numba" if sampler == "nutpie" else None,
+                "mass_matrix": mass_matrix}
     model_info = built.info()
     model_info["contraction"] = _contraction(idata, built.priors)
     model_info["data_file"] = path
