@@ -82,6 +82,43 @@ def test_low_rank_block_logp_equals_the_dense_normal():
     assert float(got) == pytest.approx(want, rel=1e-10)
 
 
+def test_spectral_curve_logp_equals_the_dense_normal():
+    """A curve block (sigma^2 I + c 1 1^T + t2 M) evaluated in M's eigenbasis is the dense
+    multivariate normal; and the whole structured model has the same log density as with
+    every block dense."""
+    import pytensor.tensor as pt
+    from scipy.stats import multivariate_normal
+
+    import distillaw.models.error as err
+    from distillaw.simulate import shipped_distillation
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(7, 7))
+    M = A @ A.T
+    lam, Q = np.linalg.eigh(M)
+    r = rng.normal(size=7)
+    got = err._spectral_normal_logp(pt.constant(r), 0.3, 0.5, 0.7, lam, Q).eval()
+    want = multivariate_normal(np.zeros(7), 0.3 * np.eye(7) + 0.5 + 0.7 * M).logpdf(r)
+    assert float(got) == pytest.approx(want, rel=1e-10)
+
+    spec = ModelSpec("distillation", error="structured")
+    fast = build_model(spec, shipped_distillation())
+    orig = err._split_ones
+    err._split_ones = lambda *a: None  # every curve through the dense MvNormal
+    try:
+        dense = build_model(spec, shipped_distillation())
+    finally:
+        err._split_ones = orig
+    assert not any(type(v.owner.op).__name__.startswith("MvNormal")
+                   for v in fast.observed_RVs)
+    ip = dense.initial_point()
+    for k in range(3):
+        pt_ = {n: v + 0.05 * np.random.default_rng(k).standard_normal(np.shape(v))
+               for n, v in ip.items()}
+        assert float(fast.compile_logp()(pt_)) == pytest.approx(
+            float(dense.compile_logp()(pt_)), rel=1e-10)
+
+
 def _table():
     """Two distillation curves (3 teachers each) and three supervised rows."""
     return pd.DataFrame({
