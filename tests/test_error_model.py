@@ -63,10 +63,12 @@ def test_structured_model_has_no_latent_offsets():
     names = {v.name for v in m.free_RVs}
     assert {"tau_curve", "tau_rw", "tau_lt", "sigma"} <= names and "nu" not in names
     assert not any(v.name.endswith("_z") for v in m.free_RVs)  # integrated out exactly
-    # One multivariate normal per curve (student configuration); the supervised rows are
-    # one low-rank block (a Woodbury potential).
-    n_curves = shipped_distillation().query("kind == 'distillation'").groupby(["N", "D"]).ngroups
-    assert len(m.observed_RVs) == n_curves and len(m.potentials) == 1
+    # Every curve (student configuration) is one block of one spectral density over the
+    # distillation rows; the supervised rows are one low-rank block (a Woodbury potential).
+    n_dist = int((shipped_distillation()["kind"] == "distillation").sum())
+    assert len(m.observed_RVs) == 1 and len(m.potentials) == 1
+    assert m.observed_RVs[0].type.shape == (n_dist,) or \
+        m.rvs_to_values[m.observed_RVs[0]].data.size == n_dist
 
 
 def test_low_rank_block_logp_equals_the_dense_normal():
@@ -93,12 +95,18 @@ def test_spectral_curve_logp_equals_the_dense_normal():
     from distillaw.simulate import shipped_distillation
 
     rng = np.random.default_rng(0)
-    A = rng.normal(size=(7, 7))
-    M = A @ A.T
-    lam, Q = np.linalg.eigh(M)
-    r = rng.normal(size=7)
-    got = err._spectral_normal_logp(pt.constant(r), 0.3, 0.5, 0.7, lam, Q).eval()
-    want = multivariate_normal(np.zeros(7), 0.3 * np.eye(7) + 0.5 + 0.7 * M).logpdf(r)
+    A, B = rng.normal(size=(7, 7)), rng.normal(size=(4, 4))
+    M, M2 = A @ A.T, B @ B.T
+    (lam, Q), (lam2, Q2) = np.linalg.eigh(M), np.linalg.eigh(M2)
+    r = rng.normal(size=11)
+    Qt = np.zeros((11, 11))
+    Qt[:7, :7], Qt[7:, 7:] = Q.T, Q2.T
+    S = np.zeros((2, 11))
+    S[0, :7] = S[1, 7:] = 1.0
+    got = err._spectral_normal_logp(pt.constant(r), 0.3, pt.constant([0.5, 0.2]), 0.7,
+                                    np.r_[lam, lam2], Qt, S).eval()
+    want = (multivariate_normal(np.zeros(7), 0.3 * np.eye(7) + 0.5 + 0.7 * M).logpdf(r[:7])
+            + multivariate_normal(np.zeros(4), 0.3 * np.eye(4) + 0.2 + 0.7 * M2).logpdf(r[7:]))
     assert float(got) == pytest.approx(want, rel=1e-10)
 
     spec = ModelSpec("distillation", error="structured")

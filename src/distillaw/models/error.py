@@ -36,24 +36,26 @@ def _low_rank_normal_logp(r, sigma2, tau2, U0: np.ndarray):
     return -0.5 * (quad + logdet + n * LOG_2PI)
 
 
-def _spectral_normal_logp(r, sigma2, c, t2, lam: np.ndarray, Q: np.ndarray):
-    """log N(r | 0, sigma2 I + c 1 1^T + t2 M) with ``M = Q diag(lam) Q^T`` fixed.
+def _spectral_normal_logp(r, sigma2, c, t2, lam: np.ndarray, Qt: np.ndarray, S: np.ndarray):
+    """Sum over blocks ``b`` of log N(r_b | 0, sigma2 I + c_b 1 1^T + t2 M_b), ``M_b`` fixed.
 
-    In the basis of ``M``'s eigenvectors ``sigma2 I + t2 M`` is diagonal (``d = sigma2 + t2
-    lam``), and the rank-one ``c 1 1^T`` is added by Sherman-Morrison and the matrix
-    determinant lemma: O(n^2) constant work per evaluation (one ``Q^T r``), no Cholesky
-    in the gradient.
+    ``Qt`` is block-diagonal with the transposed eigenvectors of each ``M_b``, ``lam`` their
+    eigenvalues (concatenated), ``S`` the ``(blocks, rows)`` indicator and ``c`` the
+    ``(blocks,)`` rank-one scales. In the eigenbasis ``sigma2 I + t2 M_b`` is diagonal
+    (``d = sigma2 + t2 lam``); the rank-one ``c_b 1 1^T`` is added by Sherman-Morrison and
+    the matrix determinant lemma. One constant matrix-vector product per evaluation and no
+    Cholesky in the gradient, for every curve at once (one small graph to compile).
     """
     n = lam.size
-    u = Q.T @ np.ones(n)
-    rq = pt.dot(pt.constant(Q.T), r)
+    u = Qt @ np.ones(n)
+    rq = pt.dot(pt.constant(Qt), r)
     d = sigma2 + t2 * pt.constant(lam)
-    ud = pt.constant(u) / d
-    s_uu = pt.dot(pt.constant(u), ud)
-    s_ur = pt.dot(ud, rq)
+    Sc = pt.constant(S)
+    s_uu = pt.dot(Sc, pt.constant(u * u) / d)
+    s_ur = pt.dot(Sc, pt.constant(u) * rq / d)
     one_c = 1.0 + c * s_uu
-    quad = pt.sum(rq * rq / d) - c * s_ur ** 2 / one_c
-    logdet = pt.sum(pt.log(d)) + pt.log(one_c)
+    quad = pt.sum(rq * rq / d) - pt.sum(c * s_ur ** 2 / one_c)
+    logdet = pt.sum(pt.log(d)) + pt.sum(pt.log(one_c))
     return -0.5 * (quad + logdet + n * LOG_2PI)
 
 
@@ -95,6 +97,7 @@ def marginal_likelihood(name: str, mu, y: np.ndarray, rows: pd.DataFrame, law: s
     taus = {t: create(priors, t)[0] for t in used}
     mu = pt.as_tensor_variable(mu)
     sigma2 = sigma ** 2 + JITTER
+    spectral: dict = {}  # full-matrix tau name (or None) -> curve blocks
     for i, (idx, comps, U0) in enumerate(blocks):
         if U0 is not None:
             r = pt.constant(y[idx]) - mu[idx]
@@ -113,20 +116,35 @@ def marginal_likelihood(name: str, mu, y: np.ndarray, rows: pd.DataFrame, law: s
             pm.MvNormal(f"{name}_{i}", mu=mu[idx], cov=cov, observed=y[idx])
             continue
         # A curve: offset and compute walk are constant over its rows (c 1 1^T), the
-        # teacher-axis walk is the one full matrix. Same density as the dense MvNormal
-        # (tests/test_error_model.py), without a Cholesky per gradient.
+        # teacher-axis walk is the one full matrix. Gathered below into one spectral
+        # density per kind of full matrix (same density as the dense MvNormal, see
+        # tests/test_error_model.py, without a Cholesky per gradient).
         ones, other = split
-        c = sum((taus[t] ** 2 * w for t, w in ones.items()), pt.as_tensor_variable(0.0))
-        if other is None:
-            lam, Q = np.zeros(idx.size), np.eye(idx.size)
-            t2 = pt.as_tensor_variable(0.0)
-        else:
-            lam, Q = np.linalg.eigh(comps[other])
-            lam = np.clip(lam, 0.0, None)  # a PSD kernel: round-off below 0 only
-            t2 = taus[other] ** 2
+        spectral.setdefault(other, []).append((idx, ones, comps[other] if other else None))
+    for other, group in sorted(spectral.items(), key=lambda kv: str(kv[0])):
+        rows_ = np.concatenate([g[0] for g in group])
+        n, k = rows_.size, len(group)
+        Qt, lam, S = np.zeros((n, n)), np.zeros(n), np.zeros((k, n))
+        W = np.zeros((k, len(used)))  # rank-one weight of each tau in each block
+        o = 0
+        for b, (idx, ones, M) in enumerate(group):
+            m = idx.size
+            if M is None:
+                Qt[o:o + m, o:o + m] = np.eye(m)
+            else:
+                lb, Qb = np.linalg.eigh(M)
+                lam[o:o + m] = np.clip(lb, 0.0, None)  # PSD kernel: round-off below 0 only
+                Qt[o:o + m, o:o + m] = Qb.T
+            S[b, o:o + m] = 1.0
+            for t, w in ones.items():
+                W[b, used.index(t)] = w
+            o += m
+        tau2 = pt.stack([taus[t] ** 2 for t in used]) if used else pt.zeros(0)
+        c = pt.dot(pt.constant(W), tau2) if used else pt.zeros(k)
+        t2 = taus[other] ** 2 if other else pt.as_tensor_variable(0.0)
 
-        def logp(value, mu_b, sigma2_b, c_b, t2_b, lam=lam, Q=Q):
-            return _spectral_normal_logp(value - mu_b, sigma2_b, c_b, t2_b, lam, Q)
+        def logp(value, mu_b, sigma2_b, c_b, t2_b, lam=lam, Qt=Qt, S=S):
+            return _spectral_normal_logp(value - mu_b, sigma2_b, c_b, t2_b, lam, Qt, S)
 
-        pm.CustomDist(f"{name}_{i}", mu[idx], sigma2, c, t2, logp=logp,
-                      signature="(n),(),(),()->(n)", observed=y[idx])
+        pm.CustomDist(f"{name}_curves{'_' + other if other else ''}", mu[rows_], sigma2, c,
+                      t2, logp=logp, signature="(n),(),(k),()->(n)", observed=y[rows_])
