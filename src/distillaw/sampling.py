@@ -8,14 +8,16 @@ Engines (``sampler=``), never swapped silently:
   own cache makes later runs faster), 5-20 s to sample depending on load; PyMC's own NUTS
   took ~80 s for the same draws; nutpie's JAX backend compiled in 5 s but sampled ~20x
   slower on CPU (per-call overhead on this small model). The mass matrix is nutpie's
-  low-rank modified one (``mass_matrix="low-rank"``, default without ``group``): the diagonal plus the few
-  directions in which the posterior is strongly correlated (prefactors with exponents, the
-  floor with the break strength). ``bench/geometry.py``, same seeds and draws, shared 2-core
+  low-rank modified one for the supervised law without groups (``mass_matrix="low-rank"``):
+  the diagonal plus the few directions in which the posterior is strongly correlated
+  (prefactors with exponents, the floor with the break strength). ``bench/geometry.py``, same seeds and draws, shared 2-core
   machine: on Epoch's 240 points (4x1000) steps per draw 48 -> 6, min bulk ESS per second
   17x, 0 divergences, r_hat 1.00; on the digitised Busbridge train split (2x500) 820 -> 48
-  steps per draw, ESS/s 3.4x (9x per gradient), 0 divergences. Hierarchical fits keep the
-  diagonal one: on Porian's configurations (2x500) the low-rank one gave 10 divergences,
-  r_hat 1.05 and a quarter of the ESS/s. ``mass_matrix="diag"`` forces the diagonal one.
+  steps per draw, ESS/s 3.4x (9x per gradient), 0 divergences but r_hat 1.02, and one
+  divergence in the distillation recovery test and notebook 02, so distillation fits keep
+  the diagonal one by default (``mass_matrix="low-rank"`` opts in). Hierarchical fits keep
+  it too: on Porian's configurations (2x500) the low-rank one gave 10 divergences, r_hat
+  1.05 and a quarter of the ESS/s.
 - ``"pymc"``: PyMC's NUTS (C backend), for machines without nutpie.
 - ``"numpyro"``: JAX NUTS through PyMC, for large hierarchical fits on a GPU.
 
@@ -260,10 +262,10 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         Sampler settings (recorded on the posterior). ``target_accept=None`` keeps the
         engine default (0.8).
     mass_matrix : {"low-rank", "diag"} or None
-        Mass-matrix adaptation. ``None``: ``"low-rank"`` with nutpie for fits without
-        ``group`` (the diagonal plus the posterior's strongly correlated directions),
-        ``"diag"`` for hierarchical fits and with the other engines (the only one they
-        adapt). Measured in ``bench/geometry.py``.
+        Mass-matrix adaptation. ``None``: ``"low-rank"`` with nutpie for the supervised law
+        without ``group`` (the diagonal plus the posterior's strongly correlated
+        directions), ``"diag"`` otherwise (hierarchical and distillation fits, and the other
+        engines, which adapt only that one). Measured in ``bench/geometry.py``.
 
     Returns
     -------
@@ -304,10 +306,13 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
                          f"{sampler} engine adapts a diagonal mass matrix (pass "
                          "mass_matrix='diag')")
     if mass_matrix is None:
-        # Hierarchical fits keep the diagonal one: on Porian's configurations the low-rank
-        # one gave 10 divergences and r_hat 1.05 where the diagonal gave none and 1.01
-        # (bench/geometry.py); the group scales' funnels are not linear correlations.
-        mass_matrix = "low-rank" if sampler == "nutpie" and spec.group is None else "diag"
+        # Low-rank where it was measured to pay and stay clean: the supervised law without
+        # groups. Hierarchical fits keep the diagonal one (Porian: low-rank gave 10
+        # divergences, r_hat 1.05; the group scales' funnels are not linear correlations);
+        # distillation fits too (low-rank: 17x fewer steps on the digitised Busbridge table,
+        # but one divergence in the recovery test and in notebook 02, r_hat 1.02 at 2x500).
+        mass_matrix = ("low-rank" if sampler == "nutpie" and spec.group is None
+                       and spec.law == "supervised" else "diag")
     table, path = _load(data, format)
     with warnings.catch_warnings(), _sigint_watch() as interrupted:
         warnings.filterwarnings("ignore", message=_BLAS_WARNING, category=UserWarning)
