@@ -81,8 +81,8 @@ def test_supervised_model_variables_and_logp():
     m = build_model(ModelSpec("supervised", error="iid"), shipped_supervised())
     free = {v.name for v in m.free_RVs}
     assert free == {"log_E", "log_A_ref", "log_B_ref", "log_alpha", "log_beta", "log_gamma",
-                    "sigma", "nu"}
-    assert {"E", "A", "B", "alpha", "beta", "gamma"} <= {v.name for v in m.deterministics}
+                    "sigma", "nu_raw"}  # nu = 2 + nu_raw: the noise has a variance
+    assert {"E", "A", "B", "alpha", "beta", "gamma", "nu"} <= {v.name for v in m.deterministics}
     assert _finite_logp_dlogp(m)
 
 

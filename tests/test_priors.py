@@ -147,3 +147,21 @@ def test_prior_predictive_losses_are_plausible_at_both_scales():
         med = np.median(L)
         assert 0.5 * L_ref < med < 3 * L_ref
         assert np.mean((L > 0.3) & (L < 20)) > 0.9
+
+
+def test_nu_prior_keeps_the_noise_variance_finite():
+    """nu = 2 + Gamma(2, 0.1): every prior draw has nu > 2 (a Student-t with nu <= 2 has no
+    variance), the shift survives the JSON round trip, and its sd is the Gamma's."""
+    import pymc as pm
+
+    nu = default_priors("supervised", "chinchilla")["nu"]
+    back = priors_from_dict(json.loads(json.dumps(priors_to_dict({"nu": nu}))))["nu"]
+    assert back == nu and back.transform == nu.transform
+    with pm.Model():
+        back.create_variable("nu")
+        draws = pm.draw(pm.modelcontext(None)["nu"], draws=4000, random_seed=0)
+    assert draws.min() > 2.0
+    # 2 + Gamma(2, 0.1): mean 22, sd sqrt(2)/0.1.
+    assert draws.mean() == pytest.approx(22.0, rel=0.05)
+    assert prior_sd(nu) == pytest.approx(math.sqrt(2) / 0.1)
+    assert draws.std() == pytest.approx(prior_sd(nu), rel=0.08)

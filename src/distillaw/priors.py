@@ -39,8 +39,10 @@ s                      capacity-gap slope; Normal(1, 0.25) (Zhang: s = 1).
 log_L_min              per-student minimum loss (hierarchical over students).
 log_curvature          per-student curvature of log L_S in log N_T (hierarchical).
 sigma                  noise scale of log-loss; HalfNormal(0.1) (1-2% noise is typical).
-nu                     Student-t degrees of freedom; Gamma(2, 0.1) (Juarez & Steel 2010). iid
-                       error model only (kept so old fits reproduce). The structured model uses
+nu                     Student-t degrees of freedom; nu = 2 + Gamma(2, 0.1) (the Gamma of Juarez &
+                       Steel 2010, shifted so that the noise has a variance: nu > 2; sampled as
+                       ``nu_raw`` = nu - 2 with the ``plus_two`` transform). Saved fits keep the
+                       prior they were fitted with. iid error model only. The structured model uses
                        Normal noise: its heavy tails were the iid model's way of explaining
                        systematic error (nu ~ 1.85, i.e. no variance, on the digitised
                        Busbridge table), which the structured terms now carry.
@@ -120,9 +122,20 @@ DEFAULT_GROUP_PARAMS = ("log_E", "log_A_ref", "log_B_ref", "log_alpha", "log_bet
 CAPACITY_GAP_GROUP_PARAMS = ("s", "log_k_ref")
 
 
-def _prior_cls():
-    from pymc_extras.prior import Prior  # imports PyMC: keep it off the CLI's fast path
+NU_SHIFT = "plus_two"  # the transform of the default nu prior: nu = 2 + Gamma(2, 0.1)
 
+
+def _plus_two(x):
+    return x + 2.0
+
+
+def _prior_cls():
+    from pymc_extras.prior import CUSTOM_TRANSFORMS, Prior, register_tensor_transform
+
+    # imports PyMC: keep it off the CLI's fast path. Registered before any Prior is made or
+    # read back (a saved posterior's nu prior names the transform).
+    if NU_SHIFT not in CUSTOM_TRANSFORMS:
+        register_tensor_transform(NU_SHIFT, _plus_two)
     return Prior
 
 
@@ -211,8 +224,9 @@ def default_priors(law: str, form: str = "busbridge", *, likelihood: str = "stud
         Distillation only: ``False`` when the table has no supervised rows, which switches
         the supervised law to informative Busbridge Table 6 priors.
     error : {"iid", "structured"}
-        Error model: ``"structured"`` adds the priors of the systematic terms and puts the
-        Student-t prior on ``nu - 2`` (see the table above).
+        Error model: ``"structured"`` adds the priors of the systematic terms (and has
+        Normal noise, so no ``nu``); ``"iid"`` with a Student-t likelihood puts the nu
+        prior on ``nu - 2`` (see the table above).
 
     Example
     -------
@@ -294,7 +308,10 @@ def default_priors(law: str, form: str = "busbridge", *, likelihood: str = "stud
         for name in STRUCTURED_NAMES[law]:
             out[name] = P("HalfNormal", sigma=STRUCTURED_SDS[name])
     elif likelihood == "student_t":
-        out["nu"] = P("Gamma", alpha=2.0, beta=0.1)
+        # nu = 2 + Gamma(2, 0.1): a Student-t with nu <= 2 has no variance, and the iid
+        # model then "explains" systematic error as ever heavier tails (nu ~ 1.85 on the
+        # digitised Busbridge table under the old unshifted Gamma(2, 0.1)).
+        out["nu"] = P("Gamma", alpha=2.0, beta=0.1, transform=NU_SHIFT)
     return out
 
 
@@ -405,6 +422,8 @@ def prior_sd(prior) -> float | None:
         return float(p.get("sigma", 1.0))
     if d == "HalfNormal":
         return float(p.get("sigma", 1.0)) * math.sqrt(1.0 - 2.0 / math.pi)
+    if getattr(prior, "transform", None) not in (None, NU_SHIFT):
+        return None  # a non-shift transform changes the spread
     if d == "Gamma" and "alpha" in p and "beta" in p:
         return math.sqrt(p["alpha"]) / p["beta"]
     if d == "StudentT" and p.get("nu", 0) > 2:

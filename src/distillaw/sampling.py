@@ -7,9 +7,17 @@ Engines (``sampler=``), never swapped silently:
   10-26 s to compile (nutpie's numba wrappers are not cached across processes; PyTensor's
   own cache makes later runs faster), 5-20 s to sample depending on load; PyMC's own NUTS
   took ~80 s for the same draws; nutpie's JAX backend compiled in 5 s but sampled ~20x
-  slower on CPU (per-call overhead on this small model). nutpie's low-rank mass matrix cut
-  steps per draw 10x but diverged (1-22 divergences per run), so the default diagonal mass
-  matrix is kept.
+  slower on CPU (per-call overhead on this small model). The mass matrix is nutpie's
+  low-rank modified one for the supervised law without groups (``mass_matrix="low-rank"``):
+  the diagonal plus the few directions in which the posterior is strongly correlated
+  (prefactors with exponents, the floor with the break strength). ``bench/geometry.py``, same seeds and draws, shared 2-core
+  machine: on Epoch's 240 points (4x1000) steps per draw 48 -> 6, min bulk ESS per second
+  17x, 0 divergences, r_hat 1.00; on the digitised Busbridge train split (2x500) 820 -> 48
+  steps per draw, ESS/s 3.4x (9x per gradient), 0 divergences but r_hat 1.02, and one
+  divergence in the distillation recovery test and notebook 02, so distillation fits keep
+  the diagonal one by default (``mass_matrix="low-rank"`` opts in). Hierarchical fits keep
+  it too: on Porian's configurations (2x500) the low-rank one gave 10 divergences, r_hat
+  1.05 and a quarter of the ESS/s.
 - ``"pymc"``: PyMC's NUTS (C backend), for machines without nutpie.
 - ``"numpyro"``: JAX NUTS through PyMC, for large hierarchical fits on a GPU.
 
@@ -69,8 +77,12 @@ def _check_sampler(sampler: str) -> None:
                          "'distillaw[jax]'); or pass sampler='nutpie' or 'pymc'")
 
 
+MASS_MATRICES = ("low-rank", "diag")
+
+
 def _sample(model, sampler: str, *, draws: int, tune: int, chains: int, seed: int,
-            progressbar: bool, target_accept: float | None, cores: int | None):
+            progressbar: bool, target_accept: float | None, cores: int | None,
+            mass_matrix: str = "low-rank"):
     """Run the engine; returns ``(idata, compile_seconds)`` (compile time is 0 where the
     engine compiles inside its sampling call)."""
     import pymc as pm
@@ -82,6 +94,9 @@ def _sample(model, sampler: str, *, draws: int, tune: int, chains: int, seed: in
         compiled = nutpie.compile_pymc_model(model, backend="numba")
         t_compile = time.perf_counter() - t0
         kw = {} if target_accept is None else {"target_accept": target_accept}
+        # Low-rank modified mass matrix (diagonal + the few directions where the posterior
+        # is correlated): bench/geometry.py measured it against the diagonal one.
+        kw["low_rank_modified_mass_matrix"] = mass_matrix == "low-rank"
         # Non-blocking, so that Ctrl-C is ours to handle: nutpie's blocking call turns it
         # into "return the draws so far", which would look like a finished fit.
         bg = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
@@ -338,7 +353,8 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         cores: int | None = None, format: str | None = None,
         group_params=None, reference: Mapping | None = None,
         name: str | None = None, error: str = "iid",
-        posterior_predictive: bool = False) -> Posterior:
+        posterior_predictive: bool = False,
+        mass_matrix: str | None = None) -> Posterior:
     """Fit a law's posterior by NUTS.
 
     Parameters
@@ -362,6 +378,11 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
     posterior_predictive : bool
         Also store a ``posterior_predictive`` group (replicated log-losses at the fitted
         rows, one per draw). Off by default: it is as large as ``log_likelihood``.
+    mass_matrix : {"low-rank", "diag"} or None
+        Mass-matrix adaptation. ``None``: ``"low-rank"`` with nutpie for the supervised law
+        without ``group`` (the diagonal plus the posterior's strongly correlated
+        directions), ``"diag"`` otherwise (hierarchical and distillation fits, and the other
+        engines, which adapt only that one). Measured in ``bench/geometry.py``.
 
     Returns
     -------
@@ -403,6 +424,21 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
     if target_accept is not None and not 0.5 <= target_accept < 1:
         raise ModelError(f"target_accept must be in [0.5, 1), got {target_accept}")
     _check_sampler(sampler)
+    if mass_matrix is not None and mass_matrix not in MASS_MATRICES:
+        raise ModelError(f"unknown mass_matrix {mass_matrix!r}; choose one of "
+                         f"{', '.join(MASS_MATRICES)}")
+    if mass_matrix == "low-rank" and sampler != "nutpie":
+        raise ModelError(f"mass_matrix={mass_matrix!r} needs sampler='nutpie'; the "
+                         f"{sampler} engine adapts a diagonal mass matrix (pass "
+                         "mass_matrix='diag')")
+    if mass_matrix is None:
+        # Low-rank where it was measured to pay and stay clean: the supervised law without
+        # groups. Hierarchical fits keep the diagonal one (Porian: low-rank gave 10
+        # divergences, r_hat 1.05; the group scales' funnels are not linear correlations);
+        # distillation fits too (low-rank: 17x fewer steps on the digitised Busbridge table,
+        # but one divergence in the recovery test and in notebook 02, r_hat 1.02 at 2x500).
+        mass_matrix = ("low-rank" if sampler == "nutpie" and spec.group is None
+                       and spec.law == "supervised" else "diag")
     table, path = _load(data, format)
     with warnings.catch_warnings(), _sigint_watch() as interrupted:
         warnings.filterwarnings("ignore", message=_BLAS_WARNING, category=UserWarning)
@@ -412,7 +448,7 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
             idata, t_compile = _sample(built.model, sampler, draws=int(draws), tune=int(tune),
                                        chains=int(chains), seed=int(seed),
                                        progressbar=progressbar, target_accept=target_accept,
-                                       cores=cores)
+                                       cores=cores, mass_matrix=mass_matrix)
         except KeyboardInterrupt:
             raise InterruptedFit("fit interrupted (Ctrl-C); nothing was saved") from None
         except Exception:
@@ -436,7 +472,8 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
     diagnostics["ess_bulk_per_second"] = None if ess is None else round(ess / wall, 2)
     settings = {"engine": sampler, "draws": int(draws), "tune": int(tune),
                 "chains": int(chains), "seed": int(seed), "target_accept": target_accept,
-                "backend": "numba" if sampler == "nutpie" else None}
+                "backend": "numba" if sampler == "nutpie" else None,
+                "mass_matrix": mass_matrix}
     model_info = built.info()
     model_info["contraction"] = _contraction(idata, built.priors)
     model_info["data_file"] = path

@@ -1,0 +1,114 @@
+"""Sampler geometry: NUTS efficiency of each mass-matrix adaptation on real tables, in one run.
+
+For each case (a real table and the model ``distillaw fit`` builds for it) it fits once per
+mass matrix, the baseline first (``diag``: nutpie's diagonal adaptation, the default until
+this bench), with the same seed and draws, and prints one table:
+
+- ``steps/draw``: mean leapfrog steps per draw (each costs one gradient);
+- ``ESS``: the smallest bulk ESS over every sampled quantity (``min_ess``);
+- ``ESS/s``: that ESS per second of sampling (tuning + draws, compile excluded);
+- ``ESS/kgrad``: the same per 1000 gradient evaluations (draws only), which does not move
+  with the machine's load (this machine's 2 cores are shared);
+- r_hat max, divergences, and the ratio of ESS/s and ESS/kgrad to the baseline's.
+
+A variant counts only with r_hat <= 1.01 and 0 divergences (the table marks it).
+
+Cases (``--cases``, comma-separated):
+
+- ``busbridge``: distillation law on the digitised Busbridge train split (328 rows, no
+  supervised rows, iid Student-t noise), 2 chains;
+- ``busbridge-structured``: the same with ``error="structured"``;
+- ``epoch``: supervised Chinchilla law on Epoch's 240 points, 4 chains;
+- ``porian``: hierarchical supervised law over Porian et al.'s configurations, 2 chains.
+
+Run: ``PYTHONPATH=src .venv/bin/python bench/geometry.py [--cases busbridge,epoch]
+[--mass diag,low-rank] [--draws 400]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parents[1] / "shared" / "data"
+CASES = ("busbridge", "busbridge-structured", "epoch", "porian")
+
+
+def case(name: str, data: Path):
+    """``(table, fit keyword arguments, chains)`` of a case."""
+    from distillaw.loaders import load
+
+    if name.startswith("busbridge"):
+        t = load(data / "busbridge_distillation_digitized" / "train-00000-of-00001.csv")
+        err = "structured" if name.endswith("structured") else "iid"
+        # target_accept 0.9 as the shipped distillation fits use.
+        return t, {"law": "distillation", "error": err, "target_accept": 0.9}, 2
+    if name == "epoch":
+        t = load(data / "epoch_chinchilla" / "svg_extracted_data.csv", drop_highest_loss=5)
+        return t, {"law": "supervised", "form": "chinchilla"}, 4
+    if name == "porian":
+        t = load(data / "porian2024" / "porian2024_isoflop_points.csv")
+        return t, {"law": "supervised", "form": "chinchilla", "group": "group"}, 2
+    raise SystemExit(f"unknown case {name!r}; choose from {', '.join(CASES)}")
+
+
+def measure(table, kw: dict, *, mass: str, chains: int, draws: int, tune: int,
+            seed: int) -> dict:
+    from distillaw import fit
+
+    post = fit(table, progressbar=False, draws=draws, tune=tune, chains=chains, seed=seed,
+               mass_matrix=mass, **kw)
+    d = post.diagnostics()
+    steps = float(d["steps_per_draw"])
+    ess = float(d["ess_bulk_min"])
+    grads = steps * draws * chains
+    return {"mass": mass, "compile_s": d["compile_seconds"],
+            "sample_s": d["sampling_seconds"], "steps/draw": round(steps, 1),
+            "ESS": round(ess), "ESS/s": ess / d["sampling_seconds"],
+            "ESS/kgrad": 1000 * ess / grads, "r_hat": d["r_hat_max"],
+            "div": d["divergences"],
+            "ok": bool(d["r_hat_max"] <= 1.01 and d["divergences"] == 0)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--cases", default="busbridge,epoch,porian")
+    ap.add_argument("--mass", default="diag,low-rank",
+                    help="mass matrices, the baseline first (comma-separated)")
+    ap.add_argument("--draws", type=int, default=None,
+                    help="draws = tune per chain (default: 1000 for epoch, 500 otherwise)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*BLAS.*")
+    rows = []
+    for name in args.cases.split(","):
+        table, kw, chains = case(name, args.data)
+        draws = args.draws or (1000 if name == "epoch" else 500)
+        base = None
+        for mass in args.mass.split(","):
+            t0 = time.perf_counter()
+            r = {"case": name, "n": len(table), "chains x draws": f"{chains}x{draws}",
+                 **measure(table, kw, mass=mass, chains=chains, draws=draws, tune=draws,
+                           seed=args.seed)}
+            r["wall_s"] = round(time.perf_counter() - t0)
+            base = base or r
+            r["x ESS/s"] = r["ESS/s"] / base["ESS/s"]
+            r["x ESS/kgrad"] = r["ESS/kgrad"] / base["ESS/kgrad"]
+            rows.append(r)
+            print(pd.DataFrame([r]).to_string(index=False, float_format=lambda v: f"{v:.3g}"),
+                  flush=True)
+    print("\nsummary (ok: r_hat <= 1.01 and 0 divergences; x: ratio to the first mass "
+          "matrix of the case, the baseline):")
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    return 0 if all(np.isfinite(r["ESS/s"]) for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
