@@ -299,7 +299,7 @@ def test_structured_recovery_on_a_small_simulated_table():
     df["L"] = df["L"] * np.exp(walk - np.median(walk))
     # target_accept 0.95: the walk and the law's exponents trade off along a curved ridge
     # (the discrepancy can mimic a small change of slope); at 0.8 one divergence in 400.
-    # Diagonal mass matrix: on this 21-row table nutpie's low-rank one (the default) took 15
+    # Diagonal mass matrix: on this 21-row table nutpie's low-rank one (opt-in) took 15
     # instead of 52 steps per draw but mixed no better in 300 tuning steps (r_hat 1.03-1.10
     # over seeds 2-3 vs 1.008; same tau_rw median 0.019); the test checks the model.
     post = fit(df, "supervised", form="chinchilla", draws=200, tune=300, chains=2, seed=2,

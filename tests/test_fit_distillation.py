@@ -104,7 +104,9 @@ def test_capacity_gap_slope_is_hierarchical_over_families():
     parts = [simulate_capacity_gap(k=k, s=s, seed=6 + i, group=g, **kw).assign(
         run_id=lambda d, g=g: g + "-" + d["run_id"]) for i, (g, (k, s)) in enumerate(truth.items())]
     df = pd.concat(parts, ignore_index=True)
-    post = fit(df, "capacity-gap", group="group", draws=300, tune=400, chains=2, seed=3,
+    # 1000 tuning steps: with the nu > 2 prior, 400 left r_hat at 1.08 (log_k_ref and the
+    # curvatures mix slowly at 2 x 300).
+    post = fit(df, "capacity-gap", group="group", draws=500, tune=1000, chains=4, seed=3,
                progressbar=False)
     d = post.diagnostics()
     assert d["divergences"] == 0 and d["r_hat_max"] < 1.05

@@ -7,17 +7,16 @@ Engines (``sampler=``), never swapped silently:
   10-26 s to compile (nutpie's numba wrappers are not cached across processes; PyTensor's
   own cache makes later runs faster), 5-20 s to sample depending on load; PyMC's own NUTS
   took ~80 s for the same draws; nutpie's JAX backend compiled in 5 s but sampled ~20x
-  slower on CPU (per-call overhead on this small model). The mass matrix is nutpie's
-  low-rank modified one for the supervised law without groups (``mass_matrix="low-rank"``):
-  the diagonal plus the few directions in which the posterior is strongly correlated
-  (prefactors with exponents, the floor with the break strength). ``bench/geometry.py``, same seeds and draws, shared 2-core
-  machine: on Epoch's 240 points (4x1000) steps per draw 48 -> 6, min bulk ESS per second
-  17x, 0 divergences, r_hat 1.00; on the digitised Busbridge train split (2x500) 820 -> 48
-  steps per draw, ESS/s 3.4x (9x per gradient), 0 divergences but r_hat 1.02, and one
-  divergence in the distillation recovery test and notebook 02, so distillation fits keep
-  the diagonal one by default (``mass_matrix="low-rank"`` opts in). Hierarchical fits keep
-  it too: on Porian's configurations (2x500) the low-rank one gave 10 divergences, r_hat
-  1.05 and a quarter of the ESS/s.
+  slower on CPU (per-call overhead on this small model). The mass matrix is the diagonal
+  one by default; nutpie's low-rank modified one (``mass_matrix="low-rank"``: the diagonal
+  plus the few directions in which the posterior is strongly correlated) is opt-in.
+  ``bench/geometry.py``, same seeds and draws, shared 2-core machine: on Epoch's 240 points
+  (4x1000) low-rank took steps per draw 48 -> 6, min bulk ESS per second 17x, 0 divergences,
+  r_hat 1.00; on the digitised Busbridge train split (2x500) 820 -> 48 steps per draw, ESS/s
+  3.4x, but r_hat 1.02 and one divergence in the distillation recovery test; on Porian's
+  configurations (hierarchical, 2x500) 10 divergences, r_hat 1.05. On a small supervised
+  table (14 runs, 2x1000, the refit test's) it gave 9 divergences and r_hat 1.03 where the
+  diagonal one gave none (r_hat 1.004): not a safe default.
 - ``"pymc"``: PyMC's NUTS (C backend), for machines without nutpie.
 - ``"numpyro"``: JAX NUTS through PyMC, for large hierarchical fits on a GPU.
 
@@ -379,10 +378,10 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         Also store a ``posterior_predictive`` group (replicated log-losses at the fitted
         rows, one per draw). Off by default: it is as large as ``log_likelihood``.
     mass_matrix : {"low-rank", "diag"} or None
-        Mass-matrix adaptation. ``None``: ``"low-rank"`` with nutpie for the supervised law
-        without ``group`` (the diagonal plus the posterior's strongly correlated
-        directions), ``"diag"`` otherwise (hierarchical and distillation fits, and the other
-        engines, which adapt only that one). Measured in ``bench/geometry.py``.
+        Mass-matrix adaptation. ``None`` or ``"diag"``: diagonal. ``"low-rank"`` (nutpie
+        only): the diagonal plus the posterior's strongly correlated directions, much
+        faster on large supervised tables (Epoch: 17x ESS/s) but divergent on small or
+        hierarchical ones (measured in ``bench/geometry.py``; see the module docstring).
 
     Returns
     -------
@@ -432,13 +431,9 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
                          f"{sampler} engine adapts a diagonal mass matrix (pass "
                          "mass_matrix='diag')")
     if mass_matrix is None:
-        # Low-rank where it was measured to pay and stay clean: the supervised law without
-        # groups. Hierarchical fits keep the diagonal one (Porian: low-rank gave 10
-        # divergences, r_hat 1.05; the group scales' funnels are not linear correlations);
-        # distillation fits too (low-rank: 17x fewer steps on the digitised Busbridge table,
-        # but one divergence in the recovery test and in notebook 02, r_hat 1.02 at 2x500).
-        mass_matrix = ("low-rank" if sampler == "nutpie" and spec.group is None
-                       and spec.law == "supervised" else "diag")
+        # Diagonal by default: low-rank diverged on small (14-run) and hierarchical tables
+        # and in the distillation recovery test; it pays on large supervised tables (opt-in).
+        mass_matrix = "diag"
     table, path = _load(data, format)
     with warnings.catch_warnings(), _sigint_watch() as interrupted:
         warnings.filterwarnings("ignore", message=_BLAS_WARNING, category=UserWarning)
