@@ -95,6 +95,22 @@ def detect_format(columns, file: str | None = None) -> str:
     return "runs" if "runs" in hits else hits[0]
 
 
+def _explicit_columns(columns: Mapping[str, str] | None, allowed, cols: list[str],
+                      file: str | None, what: str) -> dict[str, str]:
+    """An explicit ``--columns`` mapping (our name -> source column), checked: an unknown
+    name is a :class:`FormatError`, a missing source column a :class:`RunTableError`."""
+    out: dict[str, str] = {}
+    for key, src in (columns or {}).items():
+        if key not in allowed:
+            raise FormatError(f"--columns: unknown {what} column {key!r}; choose from "
+                              f"{', '.join(allowed)}")
+        if src not in cols:
+            raise RunTableError(f"--columns {key}={src}: no such column (found: "
+                                f"{', '.join(cols)})", file=file, column=src)
+        out[key] = src
+    return out
+
+
 def _resolve(cols, columns: Mapping[str, str] | None, file: str | None,
              strict: bool = False) -> dict[str, str] | None:
     """Map run-table names to source columns: explicit ``columns`` first, then the exact
@@ -108,15 +124,7 @@ def _resolve(cols, columns: Mapping[str, str] | None, file: str | None,
     lower: dict[str, list[str]] = {}
     for c in cols:
         lower.setdefault(c.lower(), []).append(c)
-    out: dict[str, str] = {}
-    for key, src in (columns or {}).items():
-        if key not in MAPPABLE:
-            raise FormatError(f"--columns: unknown run-table column {key!r}; choose from "
-                              f"{', '.join(MAPPABLE)}")
-        if src not in present:
-            raise RunTableError(f"--columns {key}={src}: no such column (found: "
-                                f"{', '.join(cols)})", file=file, column=src)
-        out[key] = src
+    out = _explicit_columns(columns, MAPPABLE, cols, file, "run-table")
     taken = set(out.values())
     for key in MAPPABLE:
         if key in out:
@@ -364,16 +372,9 @@ def load_teachers(path: str | os.PathLike | pd.DataFrame, *,
     lower: dict[str, list[str]] = {}
     for c in cols:
         lower.setdefault(c.lower(), []).append(c)
-    mapping: dict[str, str] = {}
-    for key, src in (columns or {}).items():
-        key = {v: k for k, v in _TEACHER_OWN.items()}.get(key, key)
-        if key not in TEACHER_COLUMNS:
-            raise FormatError(f"--columns: unknown teacher column {key!r}; choose from "
-                              f"{', '.join(TEACHER_COLUMNS)}")
-        if src not in cols:
-            raise RunTableError(f"--columns {key}={src}: no such column (found: "
-                                f"{', '.join(cols)})", file=file, column=src)
-        mapping[key] = src
+    own = {v: k for k, v in _TEACHER_OWN.items()}
+    mapping = _explicit_columns({own.get(k, k): v for k, v in (columns or {}).items()},
+                                TEACHER_COLUMNS, cols, file, "teacher")
 
     def find(key: str) -> str | None:
         hits = ([key] if key in cols else []) or [
