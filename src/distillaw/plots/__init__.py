@@ -22,15 +22,7 @@ state or needs a display; PNGs are rendered by the Agg canvas.
 
 Legends of plot_fit and plot_ppc sit outside the axes, so they never cover data.
 
-Example
--------
->>> from distillaw import published
->>> from distillaw.posterior import Posterior
->>> from distillaw.decision import allocate
->>> post = Posterior.from_params("distillation", published("busbridge2025").point())
->>> fig = plot_teacher_frontier(allocate(post, 1e21, student=1e9, regret=False))
->>> len(fig.axes)
-1
+Examples are in :mod:`distillaw.plots.allocation` and :func:`plot_fit`.
 """
 
 from __future__ import annotations
