@@ -41,7 +41,8 @@ def main() -> None:
     az = import_arviz()
     df = load(args.data, drop_highest_loss=5)
     post = dl.fit(df, "supervised", form="chinchilla", error=args.error, draws=args.draws,
-                  tune=args.draws, progressbar=False, posterior_predictive=True)
+                  tune=args.draws, progressbar=False, posterior_predictive=True,
+                  extrapolation="none")
     d = post.diagnostics()
     print(f"{len(df)} rows, {post.n_draws} draws, error={args.error}")
     print(f"sampling {d['sampling_seconds']:.1f} s, compile {d['compile_seconds']:.1f} s, "

@@ -63,7 +63,7 @@ def measure(table, kw: dict, *, mass: str, chains: int, draws: int, tune: int,
     from distillaw import fit
 
     post = fit(table, progressbar=False, draws=draws, tune=tune, chains=chains, seed=seed,
-               mass_matrix=mass, **kw)
+               mass_matrix=mass, extrapolation="none", **kw)
     d = post.diagnostics()
     steps = float(d["steps_per_draw"])
     ess = float(d["ess_bulk_min"])

@@ -200,7 +200,7 @@ def main(argv=None) -> int:
     args.pool_cost = float(cost.sum())
     args.seed_idx = np.argsort(cost)[:args.seed_runs]
     fkw = {"draws": args.fit_draws, "tune": args.fit_draws, "chains": args.fit_chains,
-           "progressbar": False}
+           "progressbar": False, "extrapolation": "none"}
     if law == "distillation":
         fkw["target_accept"] = 0.9
     args.fit_kwargs = fkw

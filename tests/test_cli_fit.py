@@ -221,3 +221,39 @@ def test_predict_optimal_teacher_for_a_distillation_posterior(tmp_path, capsys):
     rc = main(["predict", str(model), "--N", "1e9", "--D", "2e10", "--L-T", "2",
                "--optimal-teacher"])
     assert rc == 2 and "--optimal-teacher takes a single student" in capsys.readouterr().err
+
+
+def test_fit_extrapolation_bad_values_are_one_line_errors(repo, tmp_path, capsys):
+    data = repo / "data" / "simulated" / "supervised.csv"
+    rc = main(["fit", str(data), "--law", "supervised", "--out", str(tmp_path / "m"),
+               "--extrapolation", "sometimes"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "unknown extrapolation 'sometimes'" in err and "Traceback" not in err
+    rc = main(["fit", str(data), "--law", "capacity-gap", "--out", str(tmp_path / "m"),
+               "--extrapolation", "calibrate"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "calibrate applies to the supervised and distillation" in err
+
+
+def test_fit_extrapolation_calibrate_survives_save_and_load(repo, tmp_path, capsys):
+    """Real NUTS: the calibrated discrepancy is on the card, reloads, and widens a predictive
+    interval far from the data but not at a fitted run."""
+    from distillaw.posterior import Posterior
+
+    out = tmp_path / "cal"
+    rc = main(["fit", str(repo / "data" / "simulated" / "supervised.csv"), "--law",
+               "supervised", "--out", str(out), "--draws", "150", "--tune", "200",
+               "--chains", "2", "--no-progress", "--extrapolation", "calibrate"])
+    assert rc == 0, capsys.readouterr().err
+    card = json.loads((out / "card.json").read_text())
+    assert card["spec"]["discrepancy"]["method"] == "leave-largest-out"
+    assert len(card["spec"]["discrepancy"]["folds"]) >= 2
+    post = Posterior.load(out)
+    assert post.discrepancy is not None
+    fitted = post.fitted_rows().iloc[[0]]
+    far = fitted.assign(N=fitted["N"] * 100, D=fitted["D"] * 100)
+    bare = Posterior(post.idata, {k: v for k, v in post.spec.items() if k != "discrepancy"})
+    for pts, wider in ((fitted, False), (far, True)):
+        w_cal = np.ptp(np.log(np.quantile(post.predictive_draws(pts)[:, 0], [0.05, 0.95])))
+        w_bare = np.ptp(np.log(np.quantile(bare.predictive_draws(pts)[:, 0], [0.05, 0.95])))
+        assert (w_cal > w_bare * 1.0001) == wider

@@ -377,7 +377,8 @@ def backtest(data, holdout, law: str = "supervised", *, form: str | None = None,
              seed: int = 0, levels: Sequence[float] = LEVELS, peers: bool = True,
              n_boot: int = 1000, grid: str = "full", budget_tol: float = BUDGET_TOL,
              format: str | None = None, columns: Mapping[str, str] | None = None,
-             drop_highest_loss: int = 0, progressbar: bool = False, fit_fn=None) -> BacktestResult:
+             drop_highest_loss: int = 0, progressbar: bool = False, fit_fn=None,
+             extrapolation: str | None = None) -> BacktestResult:
     """Fit on all but ``holdout``, score the predictive intervals on the held-out rows.
 
     Parameters
@@ -387,8 +388,10 @@ def backtest(data, holdout, law: str = "supervised", *, form: str | None = None,
         ``columns=``, ``drop_highest_loss=`` as there).
     holdout : str, path, mask or run ids
         See the module docstring.
-    law, form, group, error, likelihood, sampler, draws, tune, chains, seed
-        Passed to :func:`distillaw.fit` (``error=`` only when given).
+    law, form, group, error, likelihood, sampler, draws, tune, chains, seed, extrapolation
+        Passed to :func:`distillaw.fit` (``error=`` and ``extrapolation=`` only when
+        given; fit's default ``extrapolation="auto"`` calibrates the extrapolation
+        discrepancy on the *training* rows alone, by leaving their largest out).
     levels : sequence of float
         Interval levels scored.
     peers : bool
@@ -438,7 +441,7 @@ def backtest(data, holdout, law: str = "supervised", *, form: str | None = None,
         from .sampling import fit as fit_fn
     settings = {"form": form, "group": group, "error": error, "likelihood": likelihood,
                 "sampler": sampler, "draws": draws, "tune": tune, "chains": chains,
-                "seed": seed, "progressbar": progressbar}
+                "seed": seed, "progressbar": progressbar, "extrapolation": extrapolation}
     kw = _fit_kwargs(fit_fn, settings)
     post = fit_fn(sp.train, law, **kw)
     notes: list[str] = []
@@ -469,6 +472,10 @@ def backtest(data, holdout, law: str = "supervised", *, form: str | None = None,
     settings.update({"law": law, "levels": list(levels), "peers": peers, "n_boot": n_boot,
                      "grid": grid, "budget_tol": budget_tol,
                      "form": post.form})
+    disc = getattr(post, "discrepancy", None)
+    settings["extrapolation_discrepancy"] = None if disc is None else disc.summary()
+    if disc is not None:
+        notes.append(disc.summary())
     return BacktestResult(sp, law, settings, scores, rows, notes)
 
 

@@ -380,6 +380,9 @@ class Posterior:
         on the fitted rows: its curve's and teacher's offsets (fitted if the fit saw them,
         else drawn from the population) and the discrepancy at the point's distance from
         the fitted compute and teacher losses (:func:`distillaw.error_terms.offset_draws`).
+        A posterior fitted with ``extrapolation="calibrate"`` (the default for tables of 50+
+        rows) adds the discrepancy learned by leaving the largest runs out, at each point's
+        distance from the fitted rows (:mod:`distillaw.discrepancy`).
         A group never seen in the fit gets its parameters from the population."""
         df = _as_frame(points)
         gcol = self.spec.get("group")
@@ -394,7 +397,22 @@ class Posterior:
                      - np.log(self.loss_draws(fitted)))
             off = offset_draws(self.idata.posterior, fitted, resid, df, self.law, gcol, seed)
             draws = draws * np.exp(off)
+        disc = self.discrepancy
+        if disc is not None:
+            d = disc.distance(self.fitted_rows(), df, self.law, gcol)
+            draws = draws * np.exp(disc.log_offsets(d, draws.shape[0], seed))
         return self._add_noise(draws, seed)
+
+    @property
+    def discrepancy(self):
+        """The extrapolation discrepancy learned at fit time
+        (:class:`distillaw.discrepancy.Discrepancy`), or ``None``."""
+        rec = self.spec.get("discrepancy")
+        if rec is None:
+            return None
+        from .discrepancy import Discrepancy
+
+        return Discrepancy.from_dict(rec)
 
     def fitted_rows(self) -> pd.DataFrame:
         """The rows the posterior was fitted on (stored with the draws as ``constant_data``)."""

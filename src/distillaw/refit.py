@@ -225,8 +225,14 @@ def update(posterior: Posterior, new_rows: pd.DataFrame, *, ess_min: float = DEF
     kw = {"sampler": s.get("engine", "nutpie"), "draws": int(s.get("draws", 1000)),
           "tune": int(s.get("tune", 1000)), "chains": int(s.get("chains", 4)),
           "target_accept": s.get("target_accept"), "progressbar": False, "seed": int(seed)}
+    # The extrapolation discrepancy describes the law's misfit at scale, which a few new
+    # rows barely move: it is carried over rather than re-learned by five more fits per
+    # round of a planning loop (pass fit_kwargs={"extrapolation": "calibrate"} to re-learn).
+    kw["extrapolation"] = "none"
     kw.update(fit_kwargs or {})
     new = fit(rows, frozen_spec(posterior), **kw)
+    if "discrepancy" in posterior.spec and "discrepancy" not in new.spec:
+        new.spec["discrepancy"] = posterior.spec["discrepancy"]
     new.model_info["update"] = {"method": "refit", "ess": w.ess, "ess_min": float(ess_min),
                                 "n_rows": int(len(rows))}
     return Update(new, "refit", w.ess, rows)

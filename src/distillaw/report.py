@@ -270,7 +270,13 @@ class Report:
 
     def method(self) -> str:
         """The Method paragraph, written from the result (bounds, tolerances, draws)."""
-        return method_text(self.allocation)
+        text = method_text(self.allocation)
+        disc = self.info.get("extrapolation_discrepancy")
+        if disc:
+            text += (" Predictive intervals also carry the posterior's " + disc + ": fitted on "
+                     "all but the largest runs, how far the law missed them, as a function of "
+                     "their distance from the runs it was fitted on.")
+        return text
 
     # ------------------------------------------------------------------ files
     def write(self, out_dir: str | os.PathLike) -> dict[str, Path]:
@@ -448,6 +454,9 @@ def build_report(posterior, *, budget: float, student: float | None = None,
             "posterior_draws": posterior.n_draws,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "seconds": round(time.perf_counter() - t0, 2), **dict(info or {})}
+    disc = getattr(posterior, "discrepancy", None)
+    if disc is not None and main.uncertainty == "predictive":
+        meta["extrapolation_discrepancy"] = disc.summary()
     return Report(allocation=main, risks=risks, sweep=sw, figures=figures, captions=captions,
                   info=meta, existing=existing)
 

@@ -232,6 +232,64 @@ def _constant_data(table: pd.DataFrame, group: str | None = None) -> dict:
     return cols
 
 
+EXTRAPOLATION = ("auto", "calibrate", "none")
+# "auto" calibrates tables of at least this many rows: below it each fold holds out a
+# handful of runs, the grid posterior of the discrepancy is mostly its prior, and the
+# extra fits cost more than the table is worth (pass extrapolation="calibrate" to force).
+AUTO_MIN_ROWS = 50
+# Inner fits of the calibration: their predictive medians and 90% widths are what is used,
+# which 2 chains x 400 draws estimate well (the full fit keeps the user's settings).
+INNER_MAX = {"draws": 400, "tune": 400, "chains": 2}
+
+
+def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
+                             progressbar: bool):
+    """The leave-the-largest-out folds of :mod:`distillaw.discrepancy`: fit ``spec`` on
+    each fold's smaller runs (same priors, same sampler), predict the held-out larger ones
+    with the inner posterior's own predictive draws, and return the grid posterior of the
+    discrepancy (``None`` when the table allows no fold)."""
+    import sys
+
+    from . import discrepancy as dc
+
+    group = spec.group
+    masks = dc.fold_masks(table, group, law=spec.law)
+    if not masks:
+        return None
+    span = dc.spans(table, spec.law)  # one distance unit for every fold and prediction
+    lqs, lys, ds, held_ids, folds = [], [], [], [], []
+    inner_kw = {k: min(v, INNER_MAX[k]) if k in INNER_MAX else v
+                for k, v in sampler_kw.items()}
+    for i, mask in enumerate(masks):
+        t0 = time.perf_counter()
+        if progressbar:
+            print(f"calibrating the extrapolation: fold {i + 1}/{len(masks)}, "
+                  f"{int(mask.sum())} of {len(table)} rows held out",
+                  file=sys.stderr, flush=True)
+        inner_rows = table[~mask].reset_index(drop=True)
+        held = table[mask].reset_index(drop=True)
+        inner = fit(inner_rows, spec, **{**inner_kw, "seed": inner_kw["seed"] + 1 + i},
+                    progressbar=False, extrapolation="none")
+        lq = dc.fold_quantiles(inner.predictive_draws(held, seed=i))
+        ly = np.log(held["L"].to_numpy(float))
+        d = dc.distance(inner_rows, held, spec.law, group, span)
+        lqs.append(lq)
+        lys.append(ly)
+        ds.append(d)
+        held_ids.append(np.flatnonzero(mask))
+        lo, hi = lq[int(0.05 * lq.shape[0])], lq[int(0.95 * lq.shape[0]) - 1]
+        folds.append({"held_out": int(mask.sum()), "fitted": int((~mask).sum()),
+                      "distance_median": round(float(np.median(d)), 4),
+                      "rmse_log": round(float(np.sqrt(np.mean((ly - np.median(lq, 0)) ** 2))),
+                                        5),
+                      "inner_coverage90": round(float(np.mean((lo <= ly) & (ly <= hi))), 3),
+                      "seconds": round(time.perf_counter() - t0, 1)})
+    ids = np.concatenate(held_ids)
+    weight = 1.0 / np.bincount(ids, minlength=len(table))[ids]  # a row is one piece of evidence
+    return dc.calibrate(np.concatenate(lqs, axis=1), np.concatenate(lys), np.concatenate(ds),
+                        weight, folds, span=span)
+
+
 N_PRIOR = 500  # prior draws stored with every fit (about a second; a few hundred kB)
 
 
@@ -353,7 +411,7 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         group_params=None, reference: Mapping | None = None,
         name: str | None = None, error: str = "iid",
         posterior_predictive: bool = False,
-        mass_matrix: str | None = None) -> Posterior:
+        mass_matrix: str | None = None, extrapolation: str = "auto") -> Posterior:
     """Fit a law's posterior by NUTS.
 
     Parameters
@@ -382,6 +440,15 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         only): the diagonal plus the posterior's strongly correlated directions, much
         faster on large supervised tables (Epoch: 17x ESS/s) but divergent on small or
         hierarchical ones (measured in ``bench/geometry.py``; see the module docstring).
+
+    extrapolation : {"auto", "calibrate", "none"}
+        ``"calibrate"``: learn how the law's error grows away from the data by leaving the
+        largest runs out (up to three extra, smaller fits: hold out the top 10/20/30% of
+        rows by compute, predict them from the rest), and add that discrepancy to every
+        predictive draw at its distance from the fitted rows
+        (:mod:`distillaw.discrepancy`; recorded on the card). ``"auto"`` (default):
+        calibrate supervised and distillation tables of at least ``AUTO_MIN_ROWS`` (50)
+        rows. ``"none"``: the posterior's own error model only.
 
     Returns
     -------
@@ -430,6 +497,12 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         raise ModelError(f"mass_matrix={mass_matrix!r} needs sampler='nutpie'; the "
                          f"{sampler} engine adapts a diagonal mass matrix (pass "
                          "mass_matrix='diag')")
+    if extrapolation not in EXTRAPOLATION:
+        raise ModelError(f"unknown extrapolation {extrapolation!r}; choose one of "
+                         f"{', '.join(EXTRAPOLATION)}")
+    if extrapolation == "calibrate" and spec.law == "capacity-gap":
+        raise ModelError("extrapolation='calibrate' applies to the supervised and distillation"
+                         " laws (a capacity-gap posterior predicts teacher sizes, not losses)")
     if mass_matrix is None:
         # Diagonal by default: low-rank diverged on small (14-run) and hierarchical tables
         # and in the distillation recovery test; it pays on large supervised tables (opt-in).
@@ -469,11 +542,39 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
                 "chains": int(chains), "seed": int(seed), "target_accept": target_accept,
                 "backend": "numba" if sampler == "nutpie" else None,
                 "mass_matrix": mass_matrix}
+    spec_dict = spec.to_dict()
+    calibrate = extrapolation == "calibrate" or (
+        extrapolation == "auto" and spec.law != "capacity-gap" and len(table) >= AUTO_MIN_ROWS)
+    if calibrate:
+        t0 = time.perf_counter()
+        sampler_kw = {"sampler": sampler, "draws": int(draws), "tune": int(tune),
+                      "chains": int(chains), "seed": int(seed),
+                      "target_accept": target_accept, "cores": cores,
+                      "mass_matrix": mass_matrix}
+        disc = _calibrate_extrapolation(table, spec, sampler_kw=sampler_kw,
+                                        progressbar=progressbar)
+        diagnostics["calibration_seconds"] = round(time.perf_counter() - t0, 2)
+        if disc is not None:
+            spec_dict["discrepancy"] = disc.to_dict()
+        elif extrapolation == "calibrate":
+            raise ModelError("extrapolation='calibrate': the table has too few compute "
+                             "budgets to hold the largest out and keep enough to fit")
     model_info = built.info()
     model_info["contraction"] = _contraction(idata, built.priors)
     model_info["data_file"] = path
     model_info["arviz"] = _groups_note(spec, idata)
-    return Posterior(idata, spec.to_dict(), data_hash=data_hash(table),
+    if "discrepancy" in spec_dict:
+        from .discrepancy import Discrepancy
+
+        model_info.setdefault("notes", []).append(
+            Discrepancy.from_dict(spec_dict["discrepancy"]).summary())
+    elif spec.law != "capacity-gap":
+        why = (f"the table has fewer than {AUTO_MIN_ROWS} rows" if not calibrate else
+               "the table has too few compute budgets to leave the largest out")
+        model_info.setdefault("notes", []).append(
+            f"extrapolation not calibrated ({why if extrapolation != 'none' else 'off'}): "
+            "predictive intervals carry the error model only, however far from the data")
+    return Posterior(idata, spec_dict, data_hash=data_hash(table),
                      sampler=settings, diagnostics=diagnostics, name=name,
                      model_info=model_info)
 

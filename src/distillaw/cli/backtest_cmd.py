@@ -25,6 +25,10 @@ def backtest_command(
     error: str = typer.Option(None, "--error", help="Error model passed to fit (e.g. iid | "
                               "structured), where this version has it."),
     likelihood: str = typer.Option("student_t", "--likelihood", help="student_t | normal"),
+    extrapolation: str = typer.Option(None, "--extrapolation", help="auto | calibrate | none: "
+                                      "learn how the error grows away from the data by "
+                                      "leaving the training rows' largest out (fit's default "
+                                      "auto: tables of 50+ rows)."),
     format: str = typer.Option(None, "--format", help="Force the input format."),
     columns: str = typer.Option(None, "--columns", help=COLUMNS_HELP),
     draws: int = typer.Option(500, "--draws", min=1, help="Draws per chain after tuning."),
@@ -53,6 +57,9 @@ def backtest_command(
     _choice(sampler, SAMPLERS, "sampler")
     _choice(likelihood, LIKELIHOODS, "likelihood")
     _choice(grid, ("full", "coarse"), "grid")
+    from ..sampling import EXTRAPOLATION
+
+    _choice(extrapolation, EXTRAPOLATION, "extrapolation")
     if not budget_tol > 0:
         raise CLIError(f"--budget-tol must be > 0, got {budget_tol}")
     if not data.is_file():
@@ -68,7 +75,7 @@ def backtest_command(
                    likelihood=likelihood, sampler=sampler, draws=draws, tune=tune,
                    chains=chains, seed=seed, peers=peers, n_boot=boot, grid=grid,
                    budget_tol=budget_tol, format=format, columns=mapping,
-                   drop_highest_loss=drop_highest_loss)
+                   drop_highest_loss=drop_highest_loss, extrapolation=extrapolation)
     if as_json:
         emit_json(res.to_dict())
     else:

@@ -102,6 +102,12 @@ def fit_command(
                               help="iid (law + iid Student-t noise; default) | structured "
                                    "(experimental: curve offsets + a discrepancy growing with "
                                    "distance from the data)"),
+    extrapolation: str = typer.Option("auto", "--extrapolation",
+                                      help="auto | calibrate | none: learn how the error "
+                                           "grows away from the data by leaving the largest "
+                                           "runs out (up to 5 extra smaller fits), and widen "
+                                           "predictive intervals with distance from the data "
+                                           "(auto: tables of 50+ rows)."),
     drop_highest_loss: int = typer.Option(0, "--drop-highest-loss", min=0,
                                           help="Epoch formats: drop this many highest-loss "
                                                "rows (Epoch drop 5)."),
@@ -133,6 +139,12 @@ def fit_command(
     _choice(sampler, SAMPLERS, "sampler")
     _choice(likelihood, LIKELIHOODS, "likelihood")
     _choice(error, ERRORS, "error")
+    from ..sampling import EXTRAPOLATION
+
+    _choice(extrapolation, EXTRAPOLATION, "extrapolation")
+    if extrapolation == "calibrate" and law == "capacity-gap":
+        raise CLIError("--extrapolation calibrate applies to the supervised and distillation "
+                       "laws")
     if not data.is_file():
         raise CLIError(f"{data}: no such data file")
     from ..models import ModelSpec
@@ -159,7 +171,7 @@ def fit_command(
     post = fit(table, law, form=form, group=group, likelihood=likelihood, error=error,
                sampler=sampler, priors=overrides,
                draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progress,
-               name=name or out.name, posterior_predictive=ppc)
+               name=name or out.name, posterior_predictive=ppc, extrapolation=extrapolation)
     post.model_info["data_file"] = str(data)
     post.save(out)
     d = post.diagnostics()

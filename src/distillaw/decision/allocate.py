@@ -223,9 +223,13 @@ def _add_predictive(a: Allocation, posterior, supervised, group, max_draws, seed
         a.predictive_supervised_loss_draws = a.predictive_loss_draws
     a.law_score, a.score = a.score, float(risk_obj(a.predictive_loss_draws))
     a.uncertainty = "predictive"
-    a.uncertainty_label = ("predictive: law x structured error (discrepancy grows away from "
-                           "the data) x noise" if getattr(posterior, "error", "iid") ==
-                           "structured" else "predictive: law x fitted noise")
+    label = ("predictive: law x structured error (discrepancy grows away from the data) x "
+             "noise" if getattr(posterior, "error", "iid") == "structured"
+             else "predictive: law x fitted noise")
+    if getattr(posterior, "discrepancy", None) is not None:
+        label += (" x extrapolation discrepancy (learned by leaving the largest runs out; "
+                  "grows with distance from the fitted runs)")
+    a.uncertainty_label = label
 
 
 def _warnings(a: Allocation) -> list[str]:

@@ -7,8 +7,10 @@ user decides on — the loss interval of the chosen allocation and of its superv
 alternative, the risk score and P(distillation beats supervised) — are about runs that will
 be trained and measured. So for those two points the law's draws are multiplied by the
 posterior's own predictive error (:meth:`distillaw.Posterior.predictive_draws`: Student-t
-noise, and with ``error="structured"`` the systematic offset that grows with distance from
-the fitted data), paired draw by draw with the parameters.
+noise, with ``error="structured"`` the systematic offset that grows with distance from
+the fitted data, and for a posterior fitted with ``extrapolation="calibrate"`` the
+discrepancy learned by leaving the largest runs out), paired draw by draw with the
+parameters.
 """
 
 from __future__ import annotations

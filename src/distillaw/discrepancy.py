@@ -1,0 +1,355 @@
+r"""Extrapolation discrepancy learned by leaving the largest scales out (issue 11).
+
+A law fitted on small runs is most wrong where it is used: beyond the data. How wrong is a
+property of the law *and* the table, so it is learned from the table itself, the way a
+user would check it by hand: fit on all but the largest runs, predict those, and see how
+far the measured losses fall outside the fit's own predictive intervals, as a function of
+how far the held-out runs lie from the rows that were fitted.
+
+Model. For a new run at distance ``d`` (decades) from the fitted rows, the predictive
+log-loss gets one more independent term on top of the posterior's own error model::
+
+    log L_new = (fit's predictive log-loss) + c * d**p * z,      z ~ Normal(0, 1)
+
+- ``d`` is the Euclidean distance from the new row to the nearest fitted row of the same
+  kind (and group, when the group was fitted) in ``(log10 N, log10 D)``, plus ``log10 L_T``
+  for distillation rows (N and D the student's), each coordinate in units of the whole
+  table's span along it (:func:`spans`, kept with the record: the folds' inner fits and the
+  final predictions use one unit): "how far out, as a share of what was fitted". A fitted row has ``d = 0``, so in-sample fits and
+  predictive checks are unchanged: the term buys width only away from the data.
+- ``(c, p)`` get a grid posterior from the leave-the-largest-out folds
+  (:func:`fold_masks`): each held-out row's measured log-loss is a draw from the inner
+  fit's own predictive distribution there (tails included: a Student-t noise's heavy tails
+  are the inner fit's width, not misfit) convolved with ``Normal(0, c^2 d_i^{2p})``
+  (:func:`calibrate`). A row held out in ``m`` folds counts
+  ``1/m`` (one row is one piece of evidence, not ``m``). ``p`` (how the misfit grows with
+  distance: 0.5 a random walk, 1 a wrong exponent, 2 a curvature the law lacks) has a
+  uniform prior on
+  ``P_GRID``; ``c`` (log-loss per span**p) a half-normal prior of scale ``C_PRIOR``
+  (5% per span: weak next to what a few folds say).
+- Predictions draw ``(c, p)`` from that grid posterior, once per posterior draw, so the
+  uncertainty in how fast the misfit grows is carried too.
+
+On well-specified data the folds' residuals match the inner fits' intervals, ``c`` stays
+near 0 and nothing widens (the SBC in ``bench/sbc.py`` checks that); on a misspecified law
+the folds show it and the intervals widen with distance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import DistillawError
+
+P_GRID = (0.5, 1.0, 1.5, 2.0)
+C_MAX = 0.3  # log-loss per span**p: a 35% loss error one span out is beyond any law
+C_POINTS = 240
+QUANTILES = 100  # points of each held-out row's inner predictive kept for the likelihood
+C_PRIOR = 0.05  # half-normal scale of c
+SHARES = (0.1, 0.2, 0.3)  # fraction of rows held out by each fold (largest compute first)
+TEACHER_SHARES = (0.15, 0.3)  # distillation: fraction held out by strongest teacher
+# Distances are in units of the fitted rows' span along each coordinate (log10 N, log10 D,
+# and log10 L_T for distillation rows), so a teacher-loss gap and a size gap are comparable:
+# "how far out, as a share of what was fitted". A coordinate the fit saw at (nearly) one
+# value has no span to measure by: these floors stand in (decades; a scaling-law grid
+# steps about a decade in N and D, and 12% in teacher loss is a teacher several times
+# larger).
+SPAN_FLOOR = {"N": 1.0, "D": 1.0, "L_T": 0.05}
+BUDGET_TOL = 0.05  # decades: compute values closer than this are one budget
+MIN_HELD = 3  # a fold must hold out at least this many rows, and keep at least twice that
+
+
+class DiscrepancyError(DistillawError, ValueError):
+    """The table cannot support a leave-the-largest-out calibration."""
+
+
+def row_compute(table: pd.DataFrame) -> np.ndarray:
+    """Training compute of each row in FLOPs: ``6 N D`` (for distillation rows N and D are
+    the student's, so this is the student's ``6 N_S D_S``; teacher costs are not counted)."""
+    return 6.0 * table["N"].to_numpy(float) * table["D"].to_numpy(float)
+
+
+def budget_clusters(values: np.ndarray, tol: float = BUDGET_TOL) -> np.ndarray:
+    """Cluster index of each value, 0 for the largest: single linkage on ``log10(values)``,
+    a gap larger than ``tol`` decades starts a new cluster (digitised tables rarely repeat
+    a budget exactly)."""
+    lv = np.log10(np.asarray(values, float))
+    order = np.argsort(-lv, kind="stable")
+    cluster = np.zeros(len(lv), int)
+    c = 0
+    for j in range(1, len(order)):
+        if lv[order[j - 1]] - lv[order[j]] > tol:
+            c += 1
+        cluster[order[j]] = c
+    return cluster
+
+
+def _top_share(values: np.ndarray, share: float, tol: float, k_min: int = 1) -> np.ndarray:
+    """Rows of the largest budgets, whole budgets at a time, nearest ``share`` of the rows
+    and at least ``k_min`` budgets (so a table of few budgets still gets folds that reach
+    different distances); never more than half the rows."""
+    cl = budget_clusters(values, tol)
+    cum = np.cumsum(np.bincount(cl))[:-1]  # rows in the top k budgets, k = 1.. (keep one)
+    if cum.size == 0:
+        return np.zeros(len(values), bool)
+    k = max(int(np.argmin(np.abs(cum - share * len(values)))) + 1, k_min)
+    if k > cum.size or cum[k - 1] > 0.5 * len(values):  # no such fold
+        return np.zeros(len(values), bool)
+    return cl < k
+
+
+def fold_masks(table: pd.DataFrame, group_col: str | None = None,
+               shares=SHARES, tol: float = BUDGET_TOL, *, law: str = "supervised",
+               teacher_shares=TEACHER_SHARES) -> list[np.ndarray]:
+    """Held-out masks of the leave-the-largest-out folds.
+
+    - for each of ``shares``, the rows of the largest compute budgets (within each group
+      when ``group_col`` is given), whole budgets at a time: a bigger run than any fitted;
+    - distillation tables: for each of ``teacher_shares``, the distillation rows with the
+      strongest teachers (lowest ``L_T``, ties together): a better teacher than any fitted,
+      the other way a decision extrapolates.
+
+    Folds holding out fewer than ``MIN_HELD`` rows, or keeping fewer than ``2 * MIN_HELD``,
+    are dropped, and so are repeats."""
+    comp = row_compute(table)
+    candidates: list[np.ndarray] = []
+    for j, share in enumerate(shares):  # fold j holds out at least j + 1 budgets
+        mask = np.zeros(len(table), bool)
+        if group_col is None:
+            mask = _top_share(comp, share, tol, j + 1)
+        else:
+            labels = table[group_col].astype(str).to_numpy()
+            for g in np.unique(labels):
+                idx = np.flatnonzero(labels == g)
+                mask[idx] = _top_share(comp[idx], share, tol, j + 1)
+        candidates.append(mask)
+    if law == "distillation" and "L_T" in table.columns:
+        dis = _kind(table, law) == "distillation"
+        lt = pd.to_numeric(table["L_T"], errors="coerce").to_numpy(float)
+        ok = dis & np.isfinite(lt)
+        if ok.any():
+            for share in teacher_shares:
+                cut = np.quantile(lt[ok], share)
+                candidates.append(ok & (lt <= cut))
+    out: list[np.ndarray] = []
+    for mask in candidates:
+        if mask.sum() < MIN_HELD or (~mask).sum() < 2 * MIN_HELD:
+            continue
+        if any(np.array_equal(mask, m) for m in out):
+            continue
+        out.append(mask)
+    return out
+
+
+def _coords(df: pd.DataFrame, teacher: bool) -> np.ndarray:
+    cols = ("N", "D", "L_T") if teacher else ("N", "D")
+    return np.column_stack([np.log10(pd.to_numeric(df[c], errors="coerce").to_numpy(float))
+                            for c in cols])
+
+
+def _kind(df: pd.DataFrame, law: str) -> np.ndarray:
+    default = "supervised" if law == "supervised" else "distillation"
+    if "kind" not in df.columns:
+        return np.full(len(df), default, dtype=object)
+    return df["kind"].astype(object).where(df["kind"].notna(), default).astype(str).to_numpy()
+
+
+def spans(table: pd.DataFrame, law: str) -> dict[str, list[float]]:
+    """Span of each distance coordinate over the rows of ``table`` of each kind (decades,
+    floored by ``SPAN_FLOOR``): ``{"supervised": [N, D], "distillation": [N, D, L_T]}``.
+    Computed once on the whole table and kept with the discrepancy, so the folds' inner
+    fits (fewer rows, smaller spans) and the final predictions measure distance in the same
+    unit."""
+    kinds = _kind(table, law)
+    out = {}
+    for kind in np.unique(kinds):
+        teacher = kind == "distillation" and "L_T" in table.columns
+        c = _coords(table[kinds == kind], teacher)
+        names = ("N", "D", "L_T")[:c.shape[1]]
+        with np.errstate(invalid="ignore"):
+            sp = np.nanmax(c, axis=0) - np.nanmin(c, axis=0)
+        out[str(kind)] = [float(max(v if np.isfinite(v) else 0.0, SPAN_FLOOR[n]))
+                          for v, n in zip(sp, names, strict=True)]
+    return out
+
+
+def distance(fitted: pd.DataFrame, new: pd.DataFrame, law: str,
+             group_col: str | None = None, span: dict | None = None) -> np.ndarray:
+    """Distance of each ``new`` row from the ``fitted`` rows, in units of ``span`` (default:
+    :func:`spans` of ``fitted``): Euclidean in ``(log10 N, log10 D)`` for supervised rows
+    and ``(log10 N_S, log10 D_S, log10 L_T)`` for distillation rows, each coordinate divided
+    by its span, to the nearest fitted row of the same kind, and of the same group when the
+    fit saw it (else any group). With no fitted row of its kind (a supervised baseline from
+    a distillation-only table) the nearest row of any kind in ``(N, D)`` is used: the
+    prior-driven law is flagged by :mod:`distillaw.extrapolation`, not here."""
+    span = spans(fitted, law) if span is None else span
+    fk, nk = _kind(fitted, law), _kind(new, law)
+    fg = ng = None
+    if group_col is not None and group_col in fitted.columns and group_col in new.columns:
+        fg = fitted[group_col].astype(str).to_numpy()
+        ng = new[group_col].astype(str).to_numpy()
+    out = np.full(len(new), np.nan)
+    for kind in np.unique(nk):
+        teacher = kind == "distillation" and "L_T" in fitted.columns and "L_T" in new.columns
+        same = fk == kind
+        if not same.any():
+            same, teacher = np.ones(len(fitted), bool), False
+        fc = _coords(fitted[same], teacher)
+        sp = span.get(str(kind)) or next(iter(span.values()))
+        sp = np.asarray(sp[:fc.shape[1]], float)
+        if sp.size < fc.shape[1]:  # a record without the teacher axis
+            fc = fc[:, :sp.size]
+        fc = fc / sp
+        rows = np.flatnonzero(nk == kind)
+        nc = _coords(new.iloc[rows], teacher)[:, :fc.shape[1]] / sp
+        fgs = fg[same] if fg is not None else None
+        for j, i in enumerate(rows):
+            pool = np.ones(fc.shape[0], bool)
+            if fgs is not None and (fgs == ng[i]).any():
+                pool = fgs == ng[i]
+            diff = fc[pool] - nc[j]
+            out[i] = np.sqrt(np.nansum(diff ** 2, axis=1)).min()
+    return out
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """Grid posterior of the extrapolation discrepancy ``sd = c * d**p`` (see module doc).
+
+    ``weights[j, k]`` is the posterior mass of ``(p_grid[j], c_grid[k])``; ``folds`` says
+    what each fold held out and how its residuals looked.
+    """
+
+    c_grid: tuple
+    p_grid: tuple
+    weights: tuple  # (len(p_grid), len(c_grid)) nested tuples
+    folds: tuple = field(default=())
+    span: dict = field(default_factory=dict)  # kind -> coordinate spans (distance unit)
+
+    def distance(self, fitted: pd.DataFrame, new: pd.DataFrame, law: str,
+                 group_col: str | None = None) -> np.ndarray:
+        """:func:`distance` in this discrepancy's unit."""
+        return distance(fitted, new, law, group_col, self.span or None)
+
+    @property
+    def _w(self) -> np.ndarray:
+        return np.asarray(self.weights, float)
+
+    def c_quantiles(self, q=(0.05, 0.5, 0.95)) -> np.ndarray:
+        """Marginal posterior quantiles of ``c``."""
+        wc = self._w.sum(axis=0)
+        cdf = np.cumsum(wc) / wc.sum()
+        c = np.asarray(self.c_grid)
+        return np.array([c[min(np.searchsorted(cdf, qq), c.size - 1)] for qq in q])
+
+    def p_weights(self) -> dict:
+        return {f"{p:g}": float(w) for p, w in zip(self.p_grid, self._w.sum(axis=1),
+                                                   strict=True)}
+
+    def sample(self, S: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``S`` draws of ``(c, p)`` from the grid posterior."""
+        w = self._w.ravel()
+        rng = np.random.default_rng([seed, 31])
+        pick = rng.choice(w.size, size=S, p=w / w.sum())
+        j, k = np.unravel_index(pick, self._w.shape)
+        return np.asarray(self.c_grid)[k], np.asarray(self.p_grid)[j]
+
+    def log_offsets(self, d: np.ndarray, S: int, seed: int = 0) -> np.ndarray:
+        """Draws ``(S, P)`` of the extra log-loss error at distances ``d`` (P,)."""
+        c, p = self.sample(S, seed)
+        d = np.asarray(d, float)[None, :]
+        rng = np.random.default_rng([seed, 37])
+        return c[:, None] * d ** p[:, None] * rng.standard_normal((S, d.shape[1]))
+
+    def to_dict(self) -> dict:
+        return {"method": "leave-largest-out", "distance": "nearest fitted row, log10 (N, D[, L_T]) in fitted spans",
+                "c_grid": list(map(float, self.c_grid)), "p_grid": list(map(float, self.p_grid)),
+                "weights": [list(map(float, r)) for r in self.weights],
+                "folds": [dict(f) for f in self.folds],
+                "span": {k: list(map(float, v)) for k, v in self.span.items()}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Discrepancy:
+        try:
+            return cls(tuple(d["c_grid"]), tuple(d["p_grid"]),
+                       tuple(tuple(r) for r in d["weights"]), tuple(d.get("folds", ())),
+                       dict(d.get("span") or {}))
+        except (KeyError, TypeError) as e:
+            raise DiscrepancyError(f"malformed discrepancy record: {e}") from None
+
+    def summary(self) -> str:
+        lo, med, hi = self.c_quantiles()
+        pw = self.p_weights()
+        p_best = max(pw, key=pw.get)
+        return (f"extrapolation discrepancy sd = c * d^p at distance d from the data (in fitted spans): "
+                f"c {med:.3g} (90% {lo:.3g}-{hi:.3g}), p = {p_best} most likely "
+                f"({pw[p_best]:.0%}), from {len(self.folds)} leave-the-largest-out folds")
+
+
+def fold_quantiles(draws: np.ndarray, q: int = QUANTILES) -> np.ndarray:
+    """``q`` evenly spaced quantiles ``(q, P)`` of an inner fit's predictive log-loss draws
+    ``(S, P)``: the held-out rows' predictive distributions, tails included (a Student-t
+    noise's heavy tails must count as the inner fit's own width, not as misfit)."""
+    lp = np.log(np.asarray(draws, float))
+    return np.quantile(lp, (np.arange(q) + 0.5) / q, axis=0)
+
+
+def c_grid(c_max: float = C_MAX, points: int = C_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Grid of ``c`` (0, then geometric from 1e-4 to ``c_max``: fine where small scales are
+    told apart) and each point's cell width (for the prior's mass)."""
+    c = np.r_[0.0, np.geomspace(1e-4, c_max, points - 1)]
+    edges = np.r_[0.0, 0.5 * (c[1:] + c[:-1]), c_max]
+    return c, np.diff(edges)
+
+
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    m = np.max(a, axis=axis, keepdims=True)
+    return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
+
+
+def calibrate(lq: np.ndarray, ly: np.ndarray, d: np.ndarray, weight: np.ndarray,
+              folds=(), *, span: dict | None = None, p_grid=P_GRID, c_max: float = C_MAX,
+              points: int = C_POINTS, c_prior: float = C_PRIOR,
+              chunk: int = 128) -> Discrepancy:
+    """Grid posterior of ``(c, p)`` from the held-out rows of the folds (see module doc).
+
+    ``lq`` ``(Q, R)``: quantiles of each held-out row's inner predictive log-loss
+    (:func:`fold_quantiles`); ``ly`` ``(R,)`` the measured log-losses; ``d`` their
+    distances from the inner fit's rows; ``weight`` each row's weight. The likelihood of
+    row ``i`` is the inner predictive (a kernel density over its quantiles, Silverman's
+    bandwidth) convolved with ``Normal(0, c^2 d_i^{2p})``:
+    ``mean_q Normal(ly_i | lq_qi, h_i^2 + c^2 d_i^{2p})``.
+    """
+    lq = np.atleast_2d(np.asarray(lq, float))
+    ly, d, weight = (np.asarray(a, float).reshape(-1) for a in (ly, d, weight))
+    if ly.size == 0:
+        raise DiscrepancyError("no held-out rows to learn the extrapolation discrepancy from")
+    Q = lq.shape[0]
+    sd = lq.std(axis=0)
+    iqr = np.subtract(*np.quantile(lq, [0.75, 0.25], axis=0))
+    h2 = (0.9 * np.minimum(sd, iqr / 1.34) * Q ** -0.2) ** 2 + 1e-12  # Silverman; floor
+    c, width = c_grid(c_max, points)
+    log_prior = -0.5 * (c / c_prior) ** 2 + np.log(width)
+    dev2 = (ly[None, :] - lq) ** 2  # (Q, R)
+    logw = np.empty((len(p_grid), c.size))
+    for j, p in enumerate(p_grid):
+        total = np.zeros(c.size)
+        for r0 in range(0, ly.size, chunk):
+            sl = slice(r0, min(ly.size, r0 + chunk))
+            var = h2[sl, None] + (c[None, :] * d[sl, None] ** p) ** 2  # (r, C)
+            ll = (_logsumexp(-0.5 * dev2[:, sl, None] / var[None], axis=0) - np.log(Q)
+                  - 0.5 * np.log(2 * np.pi * var))
+            total += (weight[sl, None] * ll).sum(axis=0)
+        logw[j] = total + log_prior
+    w = np.exp(logw - logw.max())
+    w /= w.sum()
+    return Discrepancy(tuple(c), tuple(float(p) for p in p_grid),
+                       tuple(tuple(row) for row in w), tuple(folds), dict(span or {}))
+
+
+__all__ = ["Discrepancy", "DiscrepancyError", "budget_clusters", "calibrate", "distance",
+           "fold_masks", "fold_quantiles", "row_compute", "spans"]

@@ -1,0 +1,167 @@
+"""Extrapolation discrepancy (issue 11): folds, distances, the grid posterior, predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from distillaw import discrepancy as dc
+from distillaw.posterior import Posterior
+
+
+def _table(budgets=(1e18, 1e19, 1e20, 1e21), per=5, group=None):
+    rows = []
+    for C in budgets:
+        for N in np.geomspace(1e7, 1e9, per):
+            rows.append({"N": N, "D": C / (6 * N), "L": 3.0, "kind": "supervised",
+                         **({"group": group} if group else {})})
+    return pd.DataFrame(rows)
+
+
+def test_fold_masks_hold_out_whole_largest_budgets():
+    t = _table()
+    masks = dc.fold_masks(t)
+    comp = dc.row_compute(t)
+    assert masks, "four budgets of five rows allow folds"
+    for m in masks:
+        # every held-out row has more compute than every kept row: whole budgets, top first
+        assert comp[m].min() > comp[~m].max()
+        assert dc.MIN_HELD <= m.sum() <= len(t) - 2 * dc.MIN_HELD
+    assert len({int(m.sum()) for m in masks}) == len(masks)  # no repeated fold
+
+
+def test_fold_masks_per_group_hold_out_each_groups_top():
+    t = pd.concat([_table(group="a"), _table((1e17, 1e18, 1e19, 1e20), group="b")],
+                  ignore_index=True)
+    for m in dc.fold_masks(t, "group"):
+        for g in ("a", "b"):
+            sel = (t["group"] == g).to_numpy()
+            assert m[sel].any() and (~m[sel]).any()
+            comp = dc.row_compute(t)[sel]
+            assert comp[m[sel]].min() > comp[~m[sel]].max()
+
+
+def test_fold_masks_need_enough_rows():
+    assert dc.fold_masks(_table(budgets=(1e18, 1e19), per=2)) == []
+
+
+def test_distance_is_nearest_fitted_row_in_decades():
+    fitted = pd.DataFrame({"N": [1e8, 1e9], "D": [1e10, 1e10], "kind": "supervised"})
+    new = pd.DataFrame({"N": [1e8, 1e10, 1e9], "D": [1e10, 1e10, 1e11],
+                        "kind": "supervised"})
+    d = dc.distance(fitted, new, "supervised")
+    np.testing.assert_allclose(d, [0.0, 1.0, 1.0])
+    # A row of another kind is not "data" for a supervised query while supervised rows exist
+    fitted2 = pd.concat([fitted, pd.DataFrame({"N": [1e10], "D": [1e10], "L_T": [2.0],
+                                               "kind": "distillation"})], ignore_index=True)
+    np.testing.assert_allclose(dc.distance(fitted2, new, "distillation")[1], 1.0)
+
+
+def _widening(disc, sd0, d):
+    """Ratio of predictive sd with the discrepancy to ``sd0`` at distance ``d``."""
+    off = disc.log_offsets(np.array([d]), 20000, seed=0)[:, 0]
+    return float(np.sqrt(sd0 ** 2 + np.mean(off ** 2)) / sd0)
+
+
+def _normal_quantiles(sd, n, q=dc.QUANTILES):
+    """Quantiles (q, n) of Normal(0, sd) predictive distributions, one per held-out row."""
+    from scipy.stats import norm
+
+    return np.repeat(norm.ppf((np.arange(q) + 0.5) / q)[:, None] * sd, n, axis=1)
+
+
+def test_grid_posterior_stays_near_zero_when_folds_match_their_intervals():
+    rng = np.random.default_rng(0)
+    n = 300
+    d = rng.uniform(0.1, 1.0, n)
+    ly = rng.normal(0, 0.01, n)
+    disc = dc.calibrate(_normal_quantiles(0.01, n), ly, d, np.ones(n))
+    # no extra width bought where the inner fits were honest: half a span out, the learned
+    # discrepancy (what is left of c's prior below what the folds can see) adds under 5%
+    assert _widening(disc, 0.01, 0.5) < 1.05
+
+
+def test_heavy_tailed_inner_predictives_are_not_misfit():
+    """Held-out losses drawn from the inner fit's own Student-t (nu = 2.5) predictive: its
+    tails are its width, so no discrepancy is learned, although a Normal with the same
+    central 90% width would call 4% of these rows 3-sigma misses."""
+    rng = np.random.default_rng(5)
+    n, S = 400, 4000
+    draws = np.exp(0.01 * rng.standard_t(2.5, size=(S, n)))
+    ly = 0.01 * rng.standard_t(2.5, size=n)
+    d = rng.uniform(0.1, 1.0, n)
+    disc = dc.calibrate(dc.fold_quantiles(draws), ly, d, np.ones(n))
+    sd90 = float(np.diff(np.quantile(np.log(draws[:, 0]), [0.05, 0.95]))[0]) / (2 * 1.645)
+    assert _widening(disc, sd90, 0.5) < 1.05
+
+
+def test_grid_posterior_recovers_a_linear_growth():
+    rng = np.random.default_rng(1)
+    n = 400
+    d = rng.uniform(0.1, 1.5, n)
+    c_true = 0.02
+    ly = rng.normal(0, np.sqrt(0.002 ** 2 + (c_true * d) ** 2))
+    disc = dc.calibrate(_normal_quantiles(0.002, n), ly, d, np.ones(n))
+    lo, med, hi = disc.c_quantiles((0.005, 0.5, 0.995))  # a 99% interval: one seed
+    assert lo < c_true < hi and abs(med / c_true - 1) < 0.1
+    pw = disc.p_weights()
+    assert max(pw, key=pw.get) == "1"
+
+
+def test_grid_posterior_by_hand_on_one_point():
+    # One held-out row 0.1 above a point-mass inner predictive at d = 1: its likelihood is
+    # N(0.1 | 0, c^2) (p = 1), maximal at c = 0.1; with a flat prior the mode is there.
+    disc = dc.calibrate(np.zeros((10, 1)), [0.1], [1.0], [1.0], p_grid=(1.0,), c_max=0.3,
+                        points=2001, c_prior=1e6)
+    w = np.asarray(disc.weights)[0]
+    c, width = dc.c_grid(0.3, 2001)
+    assert abs(c[np.argmax(w / width)] - 0.1) < 1e-3  # the density's mode
+
+
+def test_round_trip_and_offsets_grow_with_distance():
+    disc = dc.calibrate(np.zeros((10, 2)), [0.05, -0.05], [1.0, 1.0], [1.0, 1.0],
+                        folds=({"held_out": 2},))
+    back = dc.Discrepancy.from_dict(disc.to_dict())
+    assert back == disc
+    off = disc.log_offsets(np.array([0.0, 0.5, 2.0]), 4000, seed=3)
+    sd = off.std(axis=0)
+    assert sd[0] == 0.0 and 0 < sd[1] < sd[2]
+    with pytest.raises(dc.DiscrepancyError):
+        dc.Discrepancy.from_dict({"c_grid": [0.1]})
+
+
+def test_posterior_predictive_widens_only_away_from_the_data():
+    from distillaw import published
+
+    point = published("epoch2024").point()
+    post = Posterior.from_params("supervised", {k: np.full(500, v) for k, v in point.items()})
+    fitted = pd.DataFrame({"N": [1e8, 1e9], "D": [2e9, 2e10], "L": [3.0, 2.6],
+                           "kind": ["supervised", "supervised"]})
+    import xarray as xr
+
+    post.idata.add_groups(constant_data=xr.Dataset(
+        {k: ("row", np.asarray(v)) for k, v in fitted.items()}))
+    post.idata.posterior["sigma"] = post.idata.posterior["E"] * 0 + 1e-6
+    pts = pd.DataFrame({"N": [1e9, 1e11], "D": [2e10, 2e12]})
+    base = post.predictive_draws(pts)
+    post.spec["discrepancy"] = dc.calibrate(np.zeros((10, 1)), [0.05], [1.0], [1.0]).to_dict()
+    wide = post.predictive_draws(pts)
+    np.testing.assert_allclose(wide[:, 0], base[:, 0])  # a fitted point: unchanged
+    assert np.ptp(np.log(wide[:, 1])) > 0.05  # two decades out: widened
+
+
+def test_spans_are_the_distance_unit_and_travel_with_the_record():
+    t = pd.DataFrame({"N": [1e8, 1e10, 1e9], "D": [1e10, 1e10, 1e12], "L_T": [2.0, 2.4, 2.2],
+                      "kind": "distillation"})
+    sp = dc.spans(t, "distillation")
+    np.testing.assert_allclose(sp["distillation"][:2], [2.0, 2.0])
+    np.testing.assert_allclose(sp["distillation"][2], np.log10(2.4 / 2.0))
+    # an inner fit with fewer rows measures in the whole table's unit when given it
+    inner, new = t.iloc[:1], t.iloc[[1]]
+    d_own = dc.distance(inner, new, "distillation")  # inner's own spans: floors
+    d_table = dc.distance(inner, new, "distillation", span=sp)
+    assert d_table[0] == pytest.approx(np.sqrt(1.0 + 1.0))
+    assert d_own[0] != pytest.approx(d_table[0])
+    disc = dc.calibrate(np.zeros((10, 1)), [0.01], [1.0], [1.0], span=sp)
+    assert dc.Discrepancy.from_dict(disc.to_dict()).span == sp
