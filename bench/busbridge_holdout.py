@@ -83,8 +83,7 @@ def main(argv=None) -> int:
         print(f"[{err}] {post.discrepancy.summary()}")
         for f in post.discrepancy.folds:
             print(f"[{err}]   fold: {f}")
-        bare = Posterior(post.idata, {k: v for k, v in post.spec.items()
-                                      if k != "discrepancy"})
+        bare = post.without_discrepancy()
         for extrap, p in (("none", bare), ("calibrated", post)):
             tag = f"[{err}, extrapolation {extrap}]"
             cov, mae, hit, width = scores(p, test)

@@ -110,7 +110,6 @@ def run_model(error: str | None, args, fit_has_error: bool) -> dict[str, dict]:
     only by it."""
     import distillaw as dl
     from distillaw.decision import allocate
-    from distillaw.posterior import Posterior
 
     rng = np.random.default_rng(args.seed)
     name = error or "default"
@@ -128,8 +127,7 @@ def run_model(error: str | None, args, fit_has_error: bool) -> dict[str, dict]:
         post = dl.fit(table, "distillation", draws=args.draws, tune=args.tune,
                       chains=args.chains, seed=w, progressbar=False,
                       extrapolation="calibrate" if args.calibrate else "none", **kw)
-        posts = {name: Posterior(post.idata, {k: v for k, v in post.spec.items()
-                                              if k != "discrepancy"})}
+        posts = {name: post.without_discrepancy()}
         if args.calibrate:
             posts[f"{name}+calibrated"] = post
         for bf in BUDGET_FACTORS:

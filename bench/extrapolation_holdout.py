@@ -86,7 +86,6 @@ def run(split: str, train, test, group, errors, args) -> list[dict]:
     folds on the training rows only), and score the same posterior twice: with the learned
     discrepancy ("calibrated") and without it ("none", the error model alone)."""
     from distillaw import fit
-    from distillaw.posterior import Posterior
 
     rows = []
     form = "chinchilla"
@@ -98,8 +97,7 @@ def run(split: str, train, test, group, errors, args) -> list[dict]:
         wall = time.perf_counter() - t0
         d = post.diagnostics()
         print(f"[{split}/{err}] {post.discrepancy.summary()}", flush=True)
-        bare = Posterior(post.idata, {k: v for k, v in post.spec.items()
-                                      if k != "discrepancy"})
+        bare = post.without_discrepancy()
         for extrap, p in (("none", bare), ("calibrated", post)):
             s = scores(p, test)
             rows.append({"split": split, "error": err, "extrapolation": extrap,

@@ -68,7 +68,7 @@ def calibrate(args, error: str) -> None:
     import pymc as pm
 
     from distillaw import fit
-    from distillaw.posterior import Posterior, interval_columns
+    from distillaw.posterior import interval_columns
     from distillaw.priors import resolve_priors
     from distillaw.simulate import simulate_supervised
 
@@ -128,8 +128,7 @@ def calibrate(args, error: str) -> None:
                    error=error, likelihood=likelihood, draws=args.draws, tune=args.tune,
                    chains=args.chains, seed=i, progressbar=False,
                    extrapolation="calibrate" if args.calibrate else "none")
-        bare = Posterior(post.idata, {k: v for k, v in post.spec.items()
-                                      if k != "discrepancy"}) if args.calibrate else post
+        bare = post.without_discrepancy() if args.calibrate else post
         y_new = float(new["L"].iloc[0])
         for p_, hits_, widths_ in ((bare, pred_hits, pred_widths),
                                    (post, cal_hits, cal_widths)):

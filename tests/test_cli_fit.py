@@ -252,7 +252,7 @@ def test_fit_extrapolation_calibrate_survives_save_and_load(repo, tmp_path, caps
     assert post.discrepancy is not None
     fitted = post.fitted_rows().iloc[[0]]
     far = fitted.assign(N=fitted["N"] * 100, D=fitted["D"] * 100)
-    bare = Posterior(post.idata, {k: v for k, v in post.spec.items() if k != "discrepancy"})
+    bare = post.without_discrepancy()
     for pts, wider in ((fitted, False), (far, True)):
         w_cal = np.ptp(np.log(np.quantile(post.predictive_draws(pts)[:, 0], [0.05, 0.95])))
         w_bare = np.ptp(np.log(np.quantile(bare.predictive_draws(pts)[:, 0], [0.05, 0.95])))

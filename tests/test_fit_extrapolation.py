@@ -9,7 +9,6 @@ import pandas as pd
 
 from distillaw import fit, published
 from distillaw.backtesting import score_draws
-from distillaw.posterior import Posterior
 from distillaw.simulate import simulate_supervised
 
 
@@ -52,7 +51,7 @@ def test_calibrated_extrapolation_covers_what_the_iid_model_misses():
     assert s_cal["interval_score"]["0.9"] < s_plain["interval_score"]["0.9"]
     # at the fitted rows nothing changes: in-sample intervals are the error model's
     fitted = train.iloc[:5]
-    bare = Posterior(cal.idata, {k: v for k, v in cal.spec.items() if k != "discrepancy"})
+    bare = cal.without_discrepancy()
     np.testing.assert_allclose(cal.predictive_draws(fitted, seed=3),
                                bare.predictive_draws(fitted, seed=3))
     assert any("extrapolation discrepancy" in n for n in cal.model_info["notes"])

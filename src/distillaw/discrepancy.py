@@ -6,28 +6,29 @@ user would check it by hand: fit on all but the largest runs, predict those, and
 far the measured losses fall outside the fit's own predictive intervals, as a function of
 how far the held-out runs lie from the rows that were fitted.
 
-Model. For a new run at distance ``d`` (decades) from the fitted rows, the predictive
-log-loss gets one more independent term on top of the posterior's own error model::
+Model. For a new run at distance ``d`` from the fitted rows, the predictive log-loss gets
+one more independent term on top of the posterior's own error model::
 
-    log L_new = (fit's predictive log-loss) + c * d**p * z,      z ~ Normal(0, 1)
+    log L_new = (fit's predictive log-loss) + c * d**p * t_nu,    t_nu ~ Student-t(nu)
 
 - ``d`` is the Euclidean distance from the new row to the nearest fitted row of the same
-  kind (and group, when the group was fitted) in ``(log10 N, log10 D)``, plus ``log10 L_T``
-  for distillation rows (N and D the student's), each coordinate in units of the whole
-  table's span along it (:func:`spans`, kept with the record: the folds' inner fits and the
-  final predictions use one unit): "how far out, as a share of what was fitted". A fitted row has ``d = 0``, so in-sample fits and
-  predictive checks are unchanged: the term buys width only away from the data.
-- ``(c, p)`` get a grid posterior from the leave-the-largest-out folds
+  kind (and group, when the group was fitted) in ``(log10 N, log10 D)``, plus
+  ``log10 L_T`` for distillation rows (N and D the student's), each coordinate in units of
+  the whole table's span along it (:func:`spans`, kept with the record: the folds' inner
+  fits and the final predictions use one unit): "how far out, as a share of what was
+  fitted". A fitted row has ``d = 0``, so in-sample fits and predictive checks are
+  unchanged: the term buys width only away from the data.
+- ``(nu, p, c)`` get a grid posterior from the leave-the-largest-out folds
   (:func:`fold_masks`): each held-out row's measured log-loss is a draw from the inner
   fit's own predictive distribution there (tails included: a Student-t noise's heavy tails
-  are the inner fit's width, not misfit) convolved with ``Normal(0, c^2 d_i^{2p})``
-  (:func:`calibrate`). A row held out in ``m`` folds counts
-  ``1/m`` (one row is one piece of evidence, not ``m``). ``p`` (how the misfit grows with
-  distance: 0.5 a random walk, 1 a wrong exponent, 2 a curvature the law lacks) has a
-  uniform prior on
-  ``P_GRID``; ``c`` (log-loss per span**p) a half-normal prior of scale ``C_PRIOR``
-  (5% per span: weak next to what a few folds say).
-- Predictions draw ``(c, p)`` from that grid posterior, once per posterior draw, so the
+  are the inner fit's width, not misfit) convolved with the discrepancy
+  (:func:`calibrate`). A row held out in ``m`` folds counts ``1/m`` (one row is one piece
+  of evidence, not ``m``). ``p`` (how the misfit grows with distance: 0.5 a random walk,
+  1 a wrong exponent, 2 a curvature the law lacks) has a uniform prior on ``P_GRID``;
+  ``nu`` (a few far-off runs, or a misfit shared by all) uniform on ``NU_GRID``; ``c``
+  (log-loss per span**p) a half-normal prior of scale ``C_PRIOR`` (5% per span: weak
+  next to what a few folds say).
+- Predictions draw ``(nu, p, c)`` from that grid posterior, once per posterior draw, so the
   uncertainty in how fast the misfit grows is carried too.
 
 On well-specified data the folds' residuals match the inner fits' intervals, ``c`` stays
@@ -42,10 +43,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.special import gammaln
 
 from .errors import DistillawError
 
 P_GRID = (0.5, 1.0, 1.5, 2.0)
+# Tails of the discrepancy: Student-t degrees of freedom (inf = Normal), uniform prior. All
+# have a variance, so risk measures on the predictive draws (mean, CVaR) stay finite.
+NU_GRID = (3.0, 5.0, 10.0, float("inf"))
 C_MAX = 0.3  # log-loss per span**p: a 35% loss error one span out is beyond any law
 C_POINTS = 240
 QUANTILES = 100  # points of each held-out row's inner predictive kept for the likelihood
@@ -218,17 +223,19 @@ def distance(fitted: pd.DataFrame, new: pd.DataFrame, law: str,
 
 @dataclass(frozen=True)
 class Discrepancy:
-    """Grid posterior of the extrapolation discrepancy ``sd = c * d**p`` (see module doc).
+    """Grid posterior of the extrapolation discrepancy: Student-t with ``nu`` degrees of
+    freedom and scale ``c * d**p`` at distance ``d`` (see module doc).
 
-    ``weights[j, k]`` is the posterior mass of ``(p_grid[j], c_grid[k])``; ``folds`` says
-    what each fold held out and how its residuals looked.
+    ``weights[i][j][k]`` is the posterior mass of ``(nu_grid[i], p_grid[j], c_grid[k])``
+    (``nu = inf``: Normal); ``folds`` says what each fold held out and how it looked.
     """
 
     c_grid: tuple
     p_grid: tuple
-    weights: tuple  # (len(p_grid), len(c_grid)) nested tuples
+    weights: tuple  # (len(nu_grid), len(p_grid), len(c_grid)) nested tuples
     folds: tuple = field(default=())
     span: dict = field(default_factory=dict)  # kind -> coordinate spans (distance unit)
+    nu_grid: tuple = (np.inf,)
 
     def distance(self, fitted: pd.DataFrame, new: pd.DataFrame, law: str,
                  group_col: str | None = None) -> np.ndarray:
@@ -237,57 +244,78 @@ class Discrepancy:
 
     @property
     def _w(self) -> np.ndarray:
-        return np.asarray(self.weights, float)
+        w = np.asarray(self.weights, float)
+        return w[None] if w.ndim == 2 else w  # records from before the nu grid
 
     def c_quantiles(self, q=(0.05, 0.5, 0.95)) -> np.ndarray:
         """Marginal posterior quantiles of ``c``."""
-        wc = self._w.sum(axis=0)
+        wc = self._w.sum(axis=(0, 1))
         cdf = np.cumsum(wc) / wc.sum()
         c = np.asarray(self.c_grid)
         return np.array([c[min(np.searchsorted(cdf, qq), c.size - 1)] for qq in q])
 
     def p_weights(self) -> dict:
-        return {f"{p:g}": float(w) for p, w in zip(self.p_grid, self._w.sum(axis=1),
+        return {f"{p:g}": float(w) for p, w in zip(self.p_grid, self._w.sum(axis=(0, 2)),
                                                    strict=True)}
 
-    def sample(self, S: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """``S`` draws of ``(c, p)`` from the grid posterior."""
-        w = self._w.ravel()
+    def nu_weights(self) -> dict:
+        return {f"{n:g}": float(w) for n, w in zip(self.nu_grid, self._w.sum(axis=(1, 2)),
+                                                   strict=True)}
+
+    def sample(self, S: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``S`` draws of ``(c, p, nu)`` from the grid posterior."""
+        W = self._w
+        w = W.ravel()
         rng = np.random.default_rng([seed, 31])
         pick = rng.choice(w.size, size=S, p=w / w.sum())
-        j, k = np.unravel_index(pick, self._w.shape)
-        return np.asarray(self.c_grid)[k], np.asarray(self.p_grid)[j]
+        i, j, k = np.unravel_index(pick, W.shape)
+        return (np.asarray(self.c_grid)[k], np.asarray(self.p_grid)[j],
+                np.asarray(self.nu_grid, float)[i])
 
     def log_offsets(self, d: np.ndarray, S: int, seed: int = 0) -> np.ndarray:
         """Draws ``(S, P)`` of the extra log-loss error at distances ``d`` (P,)."""
-        c, p = self.sample(S, seed)
+        c, p, nu = self.sample(S, seed)
         d = np.asarray(d, float)[None, :]
         rng = np.random.default_rng([seed, 37])
-        return c[:, None] * d ** p[:, None] * rng.standard_normal((S, d.shape[1]))
+        z = rng.standard_normal((S, d.shape[1]))
+        finite = np.isfinite(nu)
+        if finite.any():  # t = z / sqrt(chi2_nu / nu), per draw
+            chi = rng.chisquare(np.where(finite, nu, 1.0)[:, None], size=z.shape)
+            z = np.where(finite[:, None], z / np.sqrt(chi / np.where(finite, nu, 1.0)[:, None]),
+                         z)
+        return c[:, None] * d ** p[:, None] * z
 
     def to_dict(self) -> dict:
-        return {"method": "leave-largest-out", "distance": "nearest fitted row, log10 (N, D[, L_T]) in fitted spans",
+        return {"method": "leave-largest-out",
+                "distance": "nearest fitted row, log10 (N, D[, L_T]) in fitted spans",
                 "c_grid": list(map(float, self.c_grid)), "p_grid": list(map(float, self.p_grid)),
-                "weights": [list(map(float, r)) for r in self.weights],
+                "nu_grid": [None if not np.isfinite(n) else float(n) for n in self.nu_grid],
+                "weights": self._w.tolist(),
                 "folds": [dict(f) for f in self.folds],
                 "span": {k: list(map(float, v)) for k, v in self.span.items()}}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> Discrepancy:
         try:
-            return cls(tuple(d["c_grid"]), tuple(d["p_grid"]),
-                       tuple(tuple(r) for r in d["weights"]), tuple(d.get("folds", ())),
-                       dict(d.get("span") or {}))
-        except (KeyError, TypeError) as e:
+            nu = tuple(np.inf if n is None else float(n) for n in d.get("nu_grid", [None]))
+            w = np.asarray(d["weights"], float)
+            w = w[None] if w.ndim == 2 else w
+            if w.shape != (len(nu), len(d["p_grid"]), len(d["c_grid"])):
+                raise TypeError(f"weights of shape {w.shape} do not match the grids")
+            return cls(tuple(d["c_grid"]), tuple(d["p_grid"]), tuple(map(tuple, w.tolist())),
+                       tuple(d.get("folds", ())), dict(d.get("span") or {}), nu)
+        except (KeyError, TypeError, ValueError) as e:
             raise DiscrepancyError(f"malformed discrepancy record: {e}") from None
 
     def summary(self) -> str:
         lo, med, hi = self.c_quantiles()
-        pw = self.p_weights()
-        p_best = max(pw, key=pw.get)
-        return (f"extrapolation discrepancy sd = c * d^p at distance d from the data (in fitted spans): "
-                f"c {med:.3g} (90% {lo:.3g}-{hi:.3g}), p = {p_best} most likely "
-                f"({pw[p_best]:.0%}), from {len(self.folds)} leave-the-largest-out folds")
+        pw, nw = self.p_weights(), self.nu_weights()
+        p_best, nu_best = max(pw, key=pw.get), max(nw, key=nw.get)
+        tails = "Normal" if nu_best == "inf" else f"Student-t, nu = {nu_best}"
+        return (f"extrapolation discrepancy: scale c * d^p at distance d from the data (in "
+                f"fitted spans), c {med:.3g} (90% {lo:.3g}-{hi:.3g}), p = {p_best} most likely "
+                f"({pw[p_best]:.0%}), tails {tails} ({nw[nu_best]:.0%}), from "
+                f"{len(self.folds)} leave-the-largest-out folds")
 
 
 def fold_quantiles(draws: np.ndarray, q: int = QUANTILES) -> np.ndarray:
@@ -311,18 +339,29 @@ def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
 
 
+def _t_logpdf(x2: np.ndarray, var: np.ndarray, nu: float) -> np.ndarray:
+    """log density of a centred Student-t (``nu = inf``: Normal) with scale^2 ``var`` at
+    squared deviations ``x2``."""
+    if not np.isfinite(nu):
+        return -0.5 * (np.log(2 * np.pi * var) + x2 / var)
+    return (gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi * var)
+            - 0.5 * (nu + 1) * np.log1p(x2 / (nu * var)))
+
+
 def calibrate(lq: np.ndarray, ly: np.ndarray, d: np.ndarray, weight: np.ndarray,
-              folds=(), *, span: dict | None = None, p_grid=P_GRID, c_max: float = C_MAX,
-              points: int = C_POINTS, c_prior: float = C_PRIOR,
+              folds=(), *, span: dict | None = None, p_grid=P_GRID, nu_grid=NU_GRID,
+              c_max: float = C_MAX, points: int = C_POINTS, c_prior: float = C_PRIOR,
               chunk: int = 128) -> Discrepancy:
-    """Grid posterior of ``(c, p)`` from the held-out rows of the folds (see module doc).
+    """Grid posterior of ``(nu, c, p)`` from the held-out rows of the folds (module doc).
 
     ``lq`` ``(Q, R)``: quantiles of each held-out row's inner predictive log-loss
     (:func:`fold_quantiles`); ``ly`` ``(R,)`` the measured log-losses; ``d`` their
     distances from the inner fit's rows; ``weight`` each row's weight. The likelihood of
     row ``i`` is the inner predictive (a kernel density over its quantiles, Silverman's
-    bandwidth) convolved with ``Normal(0, c^2 d_i^{2p})``:
-    ``mean_q Normal(ly_i | lq_qi, h_i^2 + c^2 d_i^{2p})``.
+    bandwidth ``h_i``) convolved with the discrepancy, taken as
+    ``mean_q t_nu(ly_i - lq_qi | scale^2 = h_i^2 + c^2 d_i^{2p})``. Heavy tails (small
+    ``nu``) let a few held-out runs far off the law (a diverged run, a misread point) be
+    what they are, instead of widening every interval to cover them.
     """
     lq = np.atleast_2d(np.asarray(lq, float))
     ly, d, weight = (np.asarray(a, float).reshape(-1) for a in (ly, d, weight))
@@ -335,20 +374,20 @@ def calibrate(lq: np.ndarray, ly: np.ndarray, d: np.ndarray, weight: np.ndarray,
     c, width = c_grid(c_max, points)
     log_prior = -0.5 * (c / c_prior) ** 2 + np.log(width)
     dev2 = (ly[None, :] - lq) ** 2  # (Q, R)
-    logw = np.empty((len(p_grid), c.size))
-    for j, p in enumerate(p_grid):
-        total = np.zeros(c.size)
-        for r0 in range(0, ly.size, chunk):
-            sl = slice(r0, min(ly.size, r0 + chunk))
-            var = h2[sl, None] + (c[None, :] * d[sl, None] ** p) ** 2  # (r, C)
-            ll = (_logsumexp(-0.5 * dev2[:, sl, None] / var[None], axis=0) - np.log(Q)
-                  - 0.5 * np.log(2 * np.pi * var))
-            total += (weight[sl, None] * ll).sum(axis=0)
-        logw[j] = total + log_prior
+    logw = np.empty((len(nu_grid), len(p_grid), c.size))
+    for i, nu in enumerate(nu_grid):
+        for j, p in enumerate(p_grid):
+            total = np.zeros(c.size)
+            for r0 in range(0, ly.size, chunk):
+                sl = slice(r0, min(ly.size, r0 + chunk))
+                var = h2[sl, None] + (c[None, :] * d[sl, None] ** p) ** 2  # (r, C)
+                ll = _logsumexp(_t_logpdf(dev2[:, sl, None], var[None], nu), axis=0) - np.log(Q)
+                total += (weight[sl, None] * ll).sum(axis=0)
+            logw[i, j] = total + log_prior
     w = np.exp(logw - logw.max())
     w /= w.sum()
-    return Discrepancy(tuple(c), tuple(float(p) for p in p_grid),
-                       tuple(tuple(row) for row in w), tuple(folds), dict(span or {}))
+    return Discrepancy(tuple(c), tuple(float(p) for p in p_grid), tuple(map(tuple, w.tolist())),
+                       tuple(folds), dict(span or {}), tuple(float(n) for n in nu_grid))
 
 
 __all__ = ["Discrepancy", "DiscrepancyError", "budget_clusters", "calibrate", "distance",

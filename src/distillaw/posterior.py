@@ -147,7 +147,8 @@ class Posterior:
 
     @property
     def error(self) -> str:
-        """Error model: ``"structured"`` or ``"iid"`` (specs saved before it existed)."""
+        """Error model: ``"iid"`` (also specs saved before it existed),
+        ``"heteroscedastic"`` or ``"structured"``."""
         return self.spec.get("error") or "iid"
 
     @property
@@ -268,9 +269,29 @@ class Posterior:
         if "sigma" not in post.data_vars:
             raise PosteriorError("posterior has no observation-noise parameter 'sigma'")
         out = {k: np.asarray(post[k].values, float).reshape(-1)
-               for k in ("sigma", "nu") if k in post.data_vars}
+               for k in ("sigma", "nu", "sigma_trend") if k in post.data_vars}
         idx = thin_index(self.n_draws, max_draws, seed)
         return out if idx is None else {k: v[idx] for k, v in out.items()}
+
+    def noise_scale(self, points, *, max_draws: int | None = None,
+                    seed: int = 0) -> np.ndarray:
+        """Noise scale ``(S, P)`` of log-loss at each point: ``sigma`` everywhere, or under
+        ``error="heteroscedastic"`` ``sigma * exp(sigma_trend * log10(C / C_ref))`` with
+        ``C = 6ND`` at the point (the student's for distillation rows) and ``C_ref`` from
+        the fit's reference sizes (on the card)."""
+        df = _as_frame(points)
+        noise = self.noise_draws(max_draws=max_draws, seed=seed)
+        sigma = noise["sigma"][:, None] * np.ones((1, len(df)))
+        if "sigma_trend" in noise:
+            ref = (self.model_info or {}).get("reference") or {}
+            if not {"N", "D"} <= set(ref):
+                raise PosteriorError("a heteroscedastic posterior needs its reference sizes "
+                                     "(model_info['reference'], on the card) to scale its noise")
+            N = _col(df, "N", "model or student size")
+            D = _col(df, "D", "training or distillation tokens")
+            x10 = np.log10(N / float(ref["N"])) + np.log10(D / float(ref["D"]))
+            sigma = sigma * np.exp(noise["sigma_trend"][:, None] * x10[None, :])
+        return sigma
 
     def supervised_params(self, group: str | None = None, **kw) -> dict[str, np.ndarray]:
         """The supervised-law draws (E, A, B, alpha, beta, gamma) of this posterior."""
@@ -401,7 +422,16 @@ class Posterior:
         if disc is not None:
             d = disc.distance(self.fitted_rows(), df, self.law, gcol)
             draws = draws * np.exp(disc.log_offsets(d, draws.shape[0], seed))
-        return self._add_noise(draws, seed)
+        return self._add_noise(draws, seed, df)
+
+    def without_discrepancy(self) -> Posterior:
+        """The same posterior (draws, card, diagnostics) without its extrapolation
+        discrepancy: what its error model alone says (to compare the two, as the benches
+        do)."""
+        spec = {k: v for k, v in self.spec.items() if k != "discrepancy"}
+        return Posterior(self.idata, spec, data_hash=self.data_hash, sampler=self.sampler,
+                         diagnostics=self._diagnostics, name=self.name,
+                         model_info=self.model_info)
 
     @property
     def discrepancy(self):
@@ -422,7 +452,7 @@ class Posterior:
         cd = self.idata.constant_data
         return pd.DataFrame({k: np.asarray(cd[k].values) for k in cd.data_vars})
 
-    def _add_noise(self, draws: np.ndarray, seed: int) -> np.ndarray:
+    def _add_noise(self, draws: np.ndarray, seed: int, points=None) -> np.ndarray:
         """Multiply loss draws (S, P) by exp(sigma * eps), eps from the fitted likelihood
         (Student-t with the fitted nu, or Normal), drawn independently per draw and point."""
         if self.law == "capacity-gap":
@@ -432,7 +462,7 @@ class Posterior:
         S, P = draws.shape
         if len(noise["sigma"]) != S:
             raise PosteriorError("noise draws do not line up with parameter draws")
-        sigma = noise["sigma"][:, None]
+        sigma = self.noise_scale(points) if points is not None else noise["sigma"][:, None]
         rng = np.random.default_rng(seed)
         if "nu" in noise:
             eps = rng.standard_t(noise["nu"][:, None], size=(S, P))

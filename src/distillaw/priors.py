@@ -46,6 +46,8 @@ nu                     Student-t degrees of freedom; nu = 2 + Gamma(2, 0.1) (the
                        Normal noise: its heavy tails were the iid model's way of explaining
                        systematic error (nu ~ 1.85, i.e. no variance, on the digitised
                        Busbridge table), which the structured terms now carry.
+sigma_trend            error="heteroscedastic": change of log sigma per decade of compute
+                       (sigma_i = sigma * exp(sigma_trend * log10(C_i / C_ref))); Normal(0, 0.3).
 tau_curve              structured: sd of the per-curve offset on log-loss (distillation: one
                        student configuration N_S, D_S); HalfNormal(0.02). The teacher axis is
                        the tau_lt discrepancy inside each curve.
@@ -85,7 +87,7 @@ from .errors import PriorError
 from .laws import FORMS, LAWS
 
 LIKELIHOODS = ("student_t", "normal")
-ERRORS = ("structured", "iid")
+ERRORS = ("structured", "iid", "heteroscedastic")
 
 # Published centres (Epoch 2024 for the Chinchilla form, Busbridge 2025 Table 6 otherwise).
 _EPOCH = {"E": 1.817, "alpha": 0.3478, "beta": 0.3658}
@@ -108,6 +110,14 @@ DISTILLATION_NAMES = ("log_A_prime_ref", "log_B_prime_ref", "log_alpha_prime", "
                       "log_gamma_prime", "log_c0", "kappa", "log_inv_f1", "log_d1")
 CAPACITY_GAP_NAMES = ("log_k_ref", "s", "log_L_min", "log_curvature")
 NOISE_NAMES = {"student_t": ("sigma", "nu"), "normal": ("sigma",)}
+# error="heteroscedastic": the iid noise's scale changes with compute,
+# sigma_i = sigma * exp(sigma_trend * log10(C_i / C_ref)) (C = 6ND, the student's for
+# distillation rows; C_ref from the reference sizes). Small runs are often noisier (seed
+# variance, digitisation of steep curves): on Porian et al.'s IsoFLOP points the residual sd
+# falls from 0.12 at 1e16 FLOPs to 0.02 at 6e18, and one constant sigma (with nu pinned at
+# its bound of 2) then makes every large-scale interval several times too wide.
+TREND_NAME = "sigma_trend"
+TREND_SD = 0.3  # per decade of compute in log sigma: a 2x change over 2.3 decades is 1 sd
 # Structured error model: Normal noise plus the systematic terms of
 # :mod:`distillaw.error_terms` (curve and teacher offsets, discrepancies in compute and L_T).
 STRUCTURED_NAMES = {"supervised": ("tau_rw",),
@@ -167,6 +177,8 @@ def prior_names(law: str, form: str = "busbridge", likelihood: str = "student_t"
         noise = ("sigma",) + STRUCTURED_NAMES[law]
     else:
         noise = NOISE_NAMES[likelihood]
+        if error == "heteroscedastic" and law != "capacity-gap":
+            noise = noise + (TREND_NAME,)
     if law == "supervised":
         return SUPERVISED_NAMES[form] + noise
     if law == "distillation":
@@ -312,6 +324,8 @@ def default_priors(law: str, form: str = "busbridge", *, likelihood: str = "stud
         # model then "explains" systematic error as ever heavier tails (nu ~ 1.85 on the
         # digitised Busbridge table under the old unshifted Gamma(2, 0.1)).
         out["nu"] = P("Gamma", alpha=2.0, beta=0.1, transform=NU_SHIFT)
+    if error == "heteroscedastic" and law != "capacity-gap":
+        out[TREND_NAME] = P("Normal", mu=0.0, sigma=TREND_SD)
     return out
 
 

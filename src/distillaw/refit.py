@@ -64,7 +64,7 @@ def log_likelihood(posterior: Posterior, rows: pd.DataFrame) -> np.ndarray:
     rows = validate_runs(rows)
     mu = np.log(posterior.loss_draws(rows))
     noise = posterior.noise_draws()
-    sigma = noise["sigma"][:, None]
+    sigma = posterior.noise_scale(rows)  # (S, n): per row under error="heteroscedastic"
     nu = noise["nu"][:, None] if "nu" in noise else None
     y = np.log(rows["L"].to_numpy(float))[None, :]
     ll = noise_loglik(y, mu, sigma, nu, noise_log_const(sigma, nu))
@@ -239,7 +239,7 @@ def update(posterior: Posterior, new_rows: pd.DataFrame, *, ess_min: float = DEF
 
 
 def _check_iid(posterior: Posterior) -> None:
-    if posterior.error != "iid":
+    if posterior.error not in ("iid", "heteroscedastic"):
         raise PosteriorError("re-weighting needs the iid error model (the structured model's "
                              "rows are not independent); refit with distillaw.fit")
     if posterior.law not in ("supervised", "distillation"):

@@ -99,7 +99,9 @@ def fit_command(
                                    help="student_t (robust) | normal (default: normal for "
                                         "--error structured, student_t for iid)"),
     error: str = typer.Option("iid", "--error",
-                              help="iid (law + iid Student-t noise; default) | structured "
+                              help="iid (law + iid Student-t noise; default) | "
+                                   "heteroscedastic (its scale changes with compute) | "
+                                   "structured "
                                    "(experimental: curve offsets + a discrepancy growing with "
                                    "distance from the data)"),
     extrapolation: str = typer.Option("auto", "--extrapolation",

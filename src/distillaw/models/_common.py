@@ -96,9 +96,21 @@ def exp_det(name: str, x, dims=None):
     return pm.Deterministic(name, pt.exp(x), dims=dims)
 
 
-def likelihood(name: str, mu, observed: np.ndarray, spec: ModelSpec, noise: dict, dims: str):
-    """Log-loss likelihood: Student-t (robust, default) or Normal, with fitted scale."""
+LN10 = float(np.log(10.0))
+
+
+def likelihood(name: str, mu, observed: np.ndarray, spec: ModelSpec, noise: dict, dims: str,
+               log_compute=None):
+    """Log-loss likelihood: Student-t (robust, default) or Normal, with fitted scale.
+
+    ``log_compute``: per row ``log(N/N_ref) + log(D/D_ref)`` (natural log), which scales
+    the noise under ``error="heteroscedastic"``:
+    ``sigma_i = sigma * exp(sigma_trend * log10(C_i / C_ref))``."""
     sigma = noise["sigma"]
+    if "sigma_trend" in noise:
+        if log_compute is None:
+            raise ModelError("the heteroscedastic noise needs each row's compute")
+        sigma = sigma * pt.exp(noise["sigma_trend"] * np.asarray(log_compute, float) / LN10)
     if spec.likelihood == "student_t":
         return pm.StudentT(name, nu=noise["nu"], mu=mu, sigma=sigma, observed=observed,
                            dims=dims)
@@ -109,6 +121,8 @@ def noise_vars(priors: dict, spec: ModelSpec) -> dict:
     out = {"sigma": create(priors, "sigma")[0]}
     if spec.likelihood == "student_t":
         out["nu"] = create(priors, "nu")[0]
+    if spec.error == "heteroscedastic":
+        out["sigma_trend"] = create(priors, "sigma_trend")[0]
     return out
 
 

@@ -156,8 +156,9 @@ def build_distillation(spec: ModelSpec, table: pd.DataFrame) -> Built:
                                 "distillation", spec.group, priors)
         else:
             noise = noise_vars(priors, spec)
-            likelihood("log_L_S", law(lLT), y, spec, noise, "student_run")
+            likelihood("log_L_S", law(lLT), y, spec, noise, "student_run",
+                       log_compute=lNS + lDS)
             if has_sup:
                 likelihood("log_L", sup_log_loss(ps_, lN, lD), y_sup, spec, noise,
-                           "supervised_run")
+                           "supervised_run", log_compute=lN + lD)
     return Built(model, spec, priors, ref, rows, notes)

@@ -45,9 +45,14 @@ class ModelSpec:
         ``s`` and ``log_k_ref``).
     reference : mapping, optional
         ``{"N": ..., "D": ...}`` reference sizes; default: geometric means of the data.
-    error : {"iid", "structured"}
+    error : {"iid", "heteroscedastic", "structured"}
         Error model around the law (see :mod:`distillaw.models.error`). ``"iid"`` (default):
         the law plus iid noise (old saved specs without ``error`` load as ``"iid"``).
+        ``"heteroscedastic"``: independent noise whose scale changes with compute,
+        ``sigma_i = sigma * exp(sigma_trend * log10(C_i / C_ref))`` (one more parameter,
+        prior Normal(0, 0.3) per decade), for tables whose small runs are noisier than their
+        large ones (Porian et al.'s IsoFLOP points: residual sd 0.12 at 1e16 FLOPs, 0.02 at
+        6e18).
         ``"structured"`` (experimental): per-curve offsets and discrepancies that grow with
         distance in log compute (and in teacher loss) from the fitted data, integrated out
         exactly, with Normal noise. It is opt-in until it is validated on real tables: on

@@ -90,7 +90,8 @@ def build_supervised(spec: ModelSpec, table: pd.DataFrame) -> Built:
 
             marginal_likelihood("log_L", mu, y, rows, "supervised", spec.group, priors)
         else:
-            likelihood("log_L", mu, y, spec, noise_vars(priors, spec), "run")
+            likelihood("log_L", mu, y, spec, noise_vars(priors, spec), "run",
+                       log_compute=lN + lD)
     return Built(model, spec, priors, ref, rows, notes)
 
 
