@@ -22,8 +22,8 @@ def backtest_command(
     law: str = typer.Option("supervised", "--law", help="supervised | distillation"),
     form: str = typer.Option(None, "--form", help="chinchilla | busbridge (default busbridge)"),
     group: str = typer.Option(None, "--group", help="Column to pool over (hierarchical)."),
-    error: str = typer.Option(None, "--error", help="Error model passed to fit (e.g. iid | "
-                              "structured), where this version has it."),
+    error: str = typer.Option(None, "--error", help="Error model passed to fit: iid | "
+                              "heteroscedastic | structured."),
     likelihood: str = typer.Option("student_t", "--likelihood", help="student_t | normal"),
     extrapolation: str = typer.Option(None, "--extrapolation", help="auto | calibrate | none: "
                                       "learn how the error grows away from the data by "
