@@ -290,7 +290,9 @@ class Discrepancy:
                 "distance": "nearest fitted row, log10 (N, D[, L_T]) in fitted spans",
                 "c_grid": list(map(float, self.c_grid)), "p_grid": list(map(float, self.p_grid)),
                 "nu_grid": [None if not np.isfinite(n) else float(n) for n in self.nu_grid],
-                "weights": self._w.tolist(),
+                # one line of text per (nu, p): 3,840 numbers would be 3,840 lines of the card
+                "weights": [[" ".join(f"{x:.6g}" for x in row) for row in block]
+                            for block in self._w],
                 "folds": [dict(f) for f in self.folds],
                 "span": {k: list(map(float, v)) for k, v in self.span.items()}}
 
@@ -298,7 +300,8 @@ class Discrepancy:
     def from_dict(cls, d: Mapping) -> Discrepancy:
         try:
             nu = tuple(np.inf if n is None else float(n) for n in d.get("nu_grid", [None]))
-            w = np.asarray(d["weights"], float)
+            w = np.asarray([[r.split() if isinstance(r, str) else r for r in block]
+                            for block in d["weights"]], float)
             w = w[None] if w.ndim == 2 else w
             if w.shape != (len(nu), len(d["p_grid"]), len(d["c_grid"])):
                 raise TypeError(f"weights of shape {w.shape} do not match the grids")
@@ -386,6 +389,8 @@ def calibrate(lq: np.ndarray, ly: np.ndarray, d: np.ndarray, weight: np.ndarray,
             logw[i, j] = total + log_prior
     w = np.exp(logw - logw.max())
     w /= w.sum()
+    # 6 significant digits, as the record stores them: a saved and reloaded record is equal
+    w = np.array([float(f"{x:.6g}") for x in w.ravel()]).reshape(w.shape)
     return Discrepancy(tuple(c), tuple(float(p) for p in p_grid), tuple(map(tuple, w.tolist())),
                        tuple(folds), dict(span or {}), tuple(float(n) for n in nu_grid))
 
