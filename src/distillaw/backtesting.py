@@ -50,10 +50,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .discrepancy import BUDGET_TOL, budget_clusters, row_compute
 from .errors import DistillawError
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
-BUDGET_TOL = 0.05  # decades: compute values closer than this are one budget
 
 
 class BacktestError(DistillawError, ValueError):
@@ -137,24 +137,11 @@ def score_draws(draws, y, levels: Sequence[float] = LEVELS) -> tuple[dict, pd.Da
 
 
 # ------------------------------------------------------------------------------ splits
-def row_compute(table: pd.DataFrame) -> np.ndarray:
-    """Training compute of each row in FLOPs: ``6 N D`` (for distillation rows N and D are
-    the student's, so this is the student's ``6 N_S D_S``; teacher costs are not counted)."""
-    return 6.0 * table["N"].to_numpy(float) * table["D"].to_numpy(float)
-
-
 def _top_clusters(values: np.ndarray, k: int, tol: float) -> np.ndarray:
     """Mask of the rows in the ``k`` largest clusters of ``log10(values)`` (single linkage,
-    a gap larger than ``tol`` decades starts a new cluster)."""
-    lv = np.log10(values)
-    order = np.argsort(-lv, kind="stable")
-    cluster = np.zeros(len(lv), int)
-    c = 0
-    for j in range(1, len(order)):
-        if lv[order[j - 1]] - lv[order[j]] > tol:
-            c += 1
-        cluster[order[j]] = c
-    return cluster < k
+    a gap larger than ``tol`` decades starts a new cluster; one rule with the calibration's
+    folds, :func:`distillaw.discrepancy.budget_clusters`)."""
+    return budget_clusters(values, tol) < k
 
 
 @dataclass
