@@ -129,6 +129,9 @@ def test_round_trip_and_offsets_grow_with_distance():
     assert sd[0] == 0.0 and 0 < sd[1] < sd[2]
     with pytest.raises(dc.DiscrepancyError):
         dc.Discrepancy.from_dict({"c_grid": [0.1]})
+    bad = disc.to_dict() | {"p_grid": [1.0]}  # weights no longer match the grids
+    with pytest.raises(dc.DiscrepancyError, match="do not match the grids"):
+        dc.Discrepancy.from_dict(bad)
 
 
 def test_posterior_predictive_widens_only_away_from_the_data():

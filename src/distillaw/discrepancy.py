@@ -244,8 +244,7 @@ class Discrepancy:
 
     @property
     def _w(self) -> np.ndarray:
-        w = np.asarray(self.weights, float)
-        return w[None] if w.ndim == 2 else w  # records from before the nu grid
+        return np.asarray(self.weights, float)
 
     def c_quantiles(self, q=(0.05, 0.5, 0.95)) -> np.ndarray:
         """Marginal posterior quantiles of ``c``."""
@@ -302,7 +301,6 @@ class Discrepancy:
             nu = tuple(np.inf if n is None else float(n) for n in d.get("nu_grid", [None]))
             w = np.asarray([[r.split() if isinstance(r, str) else r for r in block]
                             for block in d["weights"]], float)
-            w = w[None] if w.ndim == 2 else w
             if w.shape != (len(nu), len(d["p_grid"]), len(d["c_grid"])):
                 raise TypeError(f"weights of shape {w.shape} do not match the grids")
             return cls(tuple(d["c_grid"]), tuple(d["p_grid"]), tuple(map(tuple, w.tolist())),
