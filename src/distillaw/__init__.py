@@ -44,7 +44,7 @@ _LAZY = {
     "plan": "distillaw.planning",
     "simulate": "distillaw.simulate",
     "backtest": "distillaw.backtesting",
-    "capacity_gap_from_distillation": "distillaw.posterior",
+    "capacity_gap_from_distillation": "distillaw.teachers",
     "parse_risk": "distillaw.risk",
     "fmt_count": "distillaw.presentation",
     "plots": "distillaw.plots",
