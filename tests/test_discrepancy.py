@@ -187,3 +187,27 @@ def test_a_few_far_off_runs_do_not_widen_every_interval():
     assert learned.c_quantiles((0.5,))[0] < 0.5 * normal.c_quantiles((0.5,))[0]
     # and the record, heavy tails included, survives a round trip
     assert dc.Discrepancy.from_dict(learned.to_dict()) == learned
+
+
+def test_folds_that_fit_less_and_miss_more_are_not_the_full_fits_scale():
+    # Three folds fitting 90%, 80% and 70% of a table, whose misses grow as kept**-3 at the
+    # same distances: the grid learns q > 1 and puts c (the full fit's scale, kept = 1)
+    # near the truth, where ignoring kept would read the folds' inflated misses as c.
+    rng = np.random.default_rng(4)
+    n = 600
+    kept = np.repeat([0.9, 0.8, 0.7], n // 3)
+    d = rng.uniform(0.1, 1.0, n)
+    c_true = 0.01
+    ly = rng.normal(0, np.sqrt(0.002 ** 2 + (c_true * d * kept ** -3.0) ** 2))
+    lq = _normal_quantiles(0.002, n)
+    disc = dc.calibrate(lq, ly, d, np.ones(n), kept=kept, nu_grid=(np.inf,))
+    naive = dc.calibrate(lq, ly, d, np.ones(n), nu_grid=(np.inf,))
+    qw = disc.q_weights
+    assert sum(w for q, w in qw.items() if float(q) >= 2) > 0.9
+    lo, med, hi = disc.c_quantiles((0.005, 0.5, 0.995))
+    assert lo < c_true < hi
+    assert naive.c_quantiles((0.5,))[0] > 1.5 * c_true  # the folds' own scale, not the fit's
+    assert "q = " in disc.summary() and "q = " not in naive.summary()
+    assert dc.Discrepancy.from_dict(disc.to_dict()) == disc
+    with pytest.raises(dc.DiscrepancyError, match="kept"):
+        dc.calibrate(lq, ly, d, np.ones(n), kept=np.zeros(n))

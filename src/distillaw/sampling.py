@@ -257,7 +257,7 @@ def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
     if not masks:
         return None
     span = dc.spans(table, spec.law)  # one distance unit for every fold and prediction
-    lqs, lys, ds, held_ids, folds = [], [], [], [], []
+    lqs, lys, ds, held_ids, folds, kept = [], [], [], [], [], []
     inner_kw = {k: min(v, INNER_MAX[k]) if k in INNER_MAX else v
                 for k, v in sampler_kw.items()}
     for i, mask in enumerate(masks):
@@ -277,6 +277,7 @@ def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
         lys.append(ly)
         ds.append(d)
         held_ids.append(np.flatnonzero(mask))
+        kept.append(np.full(int(mask.sum()), (~mask).sum() / len(table)))
         lo, hi = lq[int(0.05 * lq.shape[0])], lq[int(0.95 * lq.shape[0]) - 1]
         folds.append({"held_out": int(mask.sum()), "fitted": int((~mask).sum()),
                       "distance_median": round(float(np.median(d)), 4),
@@ -287,7 +288,7 @@ def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
     ids = np.concatenate(held_ids)
     weight = 1.0 / np.bincount(ids, minlength=len(table))[ids]  # a row is one piece of evidence
     return dc.calibrate(np.concatenate(lqs, axis=1), np.concatenate(lys), np.concatenate(ds),
-                        weight, folds, span=span)
+                        weight, folds, kept=np.concatenate(kept), span=span)
 
 
 N_PRIOR = 500  # prior draws stored with every fit (about a second; a few hundred kB)
