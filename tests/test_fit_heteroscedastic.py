@@ -45,3 +45,28 @@ def test_noise_trend_is_recovered_and_scales_predictive_intervals():
     w = [np.ptp(np.log(np.quantile(post.predictive_draws(r)[:, 0], [0.05, 0.95])))
          for r in (small, large)]
     assert w[0] > 2 * w[1]  # the small run's interval is the wider one
+
+
+def test_residual_scale_trend_by_hand():
+    from distillaw.draws import residual_scale_trend
+
+    C = np.repeat([1e17, 1e18, 1e19, 1e20], 10)
+    z = np.tile(np.linspace(-1.6, 1.6, 10), 4)  # the same shape of residuals per budget
+    z[::7] *= 1.5  # some scatter in log|r| that does not depend on compute
+    b, t = residual_scale_trend(0.04 * 10 ** (-0.2 * (np.log10(C) - 17)) * z, C)
+    b0, t0 = residual_scale_trend(0.01 * z, C)
+    assert abs(b - b0 - (-0.2 * np.log(10))) < 1e-9  # the trend, to rounding
+    assert t < -4 and abs(t0) < 2
+    assert residual_scale_trend(z[:5], C[:5]) == (0.0, 0.0)  # too few rows to say
+
+
+def test_an_iid_fit_of_a_shrinking_noise_says_to_try_heteroscedastic():
+    t = _table()
+    post = fit(t, "supervised", form="chinchilla", likelihood="normal", draws=200, tune=300,
+               chains=2, seed=2, progressbar=False, extrapolation="none")
+    notes = " ".join(post.model_info.get("notes", []))
+    assert "error='heteroscedastic'" in notes and "shrink" in notes
+    het = fit(t, "supervised", form="chinchilla", error="heteroscedastic",
+              likelihood="normal", draws=200, tune=300, chains=2, seed=2, progressbar=False,
+              extrapolation="none")
+    assert "error='heteroscedastic'" not in " ".join(het.model_info.get("notes", []))

@@ -141,3 +141,29 @@ def noise_loglik(y, mu, sigma, nu, const) -> np.ndarray:
     if nu is None:
         return const - 0.5 * z * z
     return const - 0.5 * (nu + 1.0) * np.log1p(z * z / nu)
+
+
+def residual_scale_trend(resid, compute) -> tuple[float, float]:
+    """How the size of the residuals changes with compute: ``b`` in
+    ``resid ~ Normal(0, exp(a + b log10 compute))`` by maximum likelihood (natural-log units
+    per decade: -0.46 means the residuals halve every decade), and ``b`` over its standard
+    error. Fisher scoring, whose information is diagonal once ``log10 compute`` is centred:
+    ``se(b) = 1 / sqrt(2 sum x^2)``, about 1.6x tighter than regressing ``log |r|`` on ``x``
+    (40 runs over three decades whose noise falls 4x: 5 standard errors instead of 3). A
+    single scale for every run (the iid model) is ``b = 0``; ``error="heteroscedastic"``
+    learns ``b``. Fewer than 8 usable rows, or one compute, give ``(0, 0)``."""
+    r = np.asarray(resid, float)
+    x = np.log10(np.asarray(compute, float))
+    ok = np.isfinite(r) & np.isfinite(x)
+    r, x = r[ok], x[ok] - x[ok].mean()
+    if r.size < 8 or not np.any(x) or not np.any(r):
+        return 0.0, 0.0
+    r2, sxx = r ** 2, float(x @ x)
+    a, b = 0.5 * float(np.log(np.mean(r2))), 0.0
+    for _ in range(50):
+        u = r2 * np.exp(-2 * (a + b * x)) - 1.0  # score terms: d/da = 2 sum u, d/db = 2 sum xu
+        da, db = float(u.mean()) / 2, float(x @ u) / (2 * sxx)
+        a, b = a + da, b + db
+        if abs(da) + abs(db) < 1e-12:
+            break
+    return b, float(b * np.sqrt(2 * sxx))

@@ -16,7 +16,11 @@ Engines (``sampler=``), never swapped silently:
   3.4x, but r_hat 1.02 and one divergence in the distillation recovery test; on Porian's
   configurations (hierarchical, 2x500) 10 divergences, r_hat 1.05. On a small supervised
   table (14 runs, 2x1000, the refit test's) it gave 9 divergences and r_hat 1.03 where the
-  diagonal one gave none (r_hat 1.004): not a safe default.
+  diagonal one gave none (r_hat 1.004): not a safe default. Nor by table size: at 4x1000 on
+  ungrouped supervised tables it diverged on Epoch's 207-point training split with
+  ``error="heteroscedastic"`` (1), one Porian configuration (113 runs: 3, r_hat 1.024) and
+  simulated tables of 60 and 120 runs (6 and 2), where the diagonal one gave none; only
+  Epoch's 240 points were clean (measured for issue 13, December 2026).
 - ``"pymc"``: PyMC's NUTS (C backend), for machines without nutpie.
 - ``"numpyro"``: JAX NUTS through PyMC, for large hierarchical fits on a GPU.
 
@@ -575,9 +579,39 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         model_info.setdefault("notes", []).append(
             f"extrapolation not calibrated ({why if extrapolation != 'none' else 'off'}): "
             "predictive intervals carry the error model only, however far from the data")
-    return Posterior(idata, spec_dict, data_hash=data_hash(table),
+    post = Posterior(idata, spec_dict, data_hash=data_hash(table),
                      sampler=settings, diagnostics=diagnostics, name=name,
                      model_info=model_info)
+    hint = _noise_trend_hint(post)
+    if hint:
+        post.model_info.setdefault("notes", []).append(hint)
+    return post
+
+
+# A hint, not a switch: the residuals' size must change by at least this factor per decade
+# of compute, and its slope be this many standard errors from zero, before fit suggests
+# the heteroscedastic error model (Porian's 15 configurations: about 0.6x per decade).
+TREND_HINT = {"factor": 1.25, "t": 3.0}
+
+
+def _noise_trend_hint(post) -> str | None:
+    """A note when an iid fit's residuals shrink or grow with compute (see
+    :func:`distillaw.draws.residual_scale_trend`): one error scale then makes the intervals
+    too wide where the law fits best and too narrow where it fits worst."""
+    if post.error != "iid" or post.law == "capacity-gap":
+        return None
+    from .discrepancy import row_compute
+    from .draws import residual_scale_trend
+
+    rows = post.fitted_rows()
+    pred = np.median(np.log(post.loss_draws(rows)), axis=0)
+    b, t = residual_scale_trend(np.log(rows["L"].to_numpy(float)) - pred, row_compute(rows))
+    if abs(t) < TREND_HINT["t"] or abs(b) < np.log(TREND_HINT["factor"]):
+        return None
+    way = "shrink" if b < 0 else "grow"
+    return (f"the residuals {way} with compute (x{np.exp(b):.2f} per decade, {abs(t):.0f} "
+            "standard errors from flat) but the iid error model has one scale for every "
+            "run: try error='heteroscedastic' and compare the two fits (distillaw compare)")
 
 
 __all__ = ["SAMPLERS", "DistillawError", "compute_diagnostics", "fit"]
