@@ -25,7 +25,9 @@ C. *allocate, this checkout vs a previous revision*, in every compute scenario: 
    ``git archive`` into a temporary folder. Both run in worker subprocesses, interleaved, best
    of ``--repeat``; the table gives wall and CPU seconds, the ratios, and the largest
    difference between the two implementations' loss draws and per-draw optima (nats). Target:
-   under 1 s wall on 2 cores in every scenario, results equal to 1e-9 nats.
+   under 1 s wall on 2 cores in every scenario, results equal to 1e-9 nats. ``--frontier``:
+   the same with the frontiers and the near-optimal set on (``allocate``'s default, and
+   what ``distillaw report`` runs).
 
 D. *The law kernel, NumPy vs compiled PyTensor*: the same expression
    (:func:`distillaw.draws.log_loss` on PyTensor variables, i.e. the laws' pytensor form)
@@ -141,12 +143,14 @@ def slsqp_one(p: dict) -> tuple[float, np.ndarray]:
 
 
 def worker(args: list[str]) -> None:
-    """``--worker SCENARIO DRAWS THREADS OUT.npz``: one timed ``allocate`` (after a warm-up
-    call), in whatever distillaw is first on ``sys.path``; prints ``{"wall", "cpu"}``."""
+    """``--worker SCENARIO DRAWS THREADS OUT.npz [FRONTIER]``: one timed ``allocate`` (after
+    a warm-up call), in whatever distillaw is first on ``sys.path``; prints ``{"wall",
+    "cpu"}``. ``FRONTIER`` 1: with the frontiers (``allocate``'s and the report's default)."""
     scen, S, threads, out = args[0], int(args[1]), args[2], args[3]
+    frontier = len(args) > 4 and args[4] == "1"
     threads = None if threads == "auto" else int(threads)
     post = posterior(S)
-    kw = dict(student=NS, scenario=scen, frontier=False, threads=threads)
+    kw = dict(student=NS, scenario=scen, frontier=frontier, threads=threads)
     allocate(post, C, **kw)
     t0, c0 = time.perf_counter(), time.process_time()
     a = allocate(post, C, **kw)
@@ -164,7 +168,8 @@ def extract(rev: str, into: str) -> str:
 
 
 def compare_revisions(a, cores: int) -> None:
-    print(f"\nC. allocate (regret on, frontier off), {a.draws} draws, budget {C:g}, student "
+    print(f"\nC. allocate (regret on, frontier {'on' if a.frontier else 'off'}), {a.draws} "
+          f"draws, budget {C:g}, student "
           f"{NS:g}: this checkout vs revision {a.baseline_rev}; best of {a.repeat}, "
           f"threads={a.threads or 'auto'}, {cores} cores")
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,7 +190,7 @@ def compare_revisions(a, cores: int) -> None:
                     env = dict(os.environ, PYTHONPATH=src + os.pathsep + str(ROOT / "bench"))
                     run = subprocess.run(
                         [sys.executable, __file__, "--worker", scen, str(a.draws),
-                         str(a.threads or "auto"), out],
+                         str(a.threads or "auto"), out, "1" if a.frontier else "0"],
                         env=env, capture_output=True, text=True)
                     if run.returncode != 0:
                         print(f"   {scen}: the {name} worker failed:\n{run.stderr[-2000:]}")
@@ -265,6 +270,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--frontier", action="store_true",
+                    help="part C with the frontiers on (allocate's and the report's default)")
     ap.add_argument("--only", choices=("A", "B", "C", "D"), default=None,
                     help="run one section only")
     ap.add_argument("--baseline-rev", default=BASELINE_REV,

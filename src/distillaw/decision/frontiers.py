@@ -132,15 +132,17 @@ def _frontier_tokens(surface: _Surface, scorer: _Scorer, out: _Choice, res: Reso
 
 # ============================================================================ near-optimal set
 def _near_optimal(surface: _Surface, scorer: _Scorer, out: _Choice, tol: float,
-                  n: int = 48) -> dict:
+                  sizes: tuple[int, int] = (24, 48)) -> dict:
     """Every teacher within ``tol`` nats of the best risk score, for the chosen student.
 
-    A grid over (teacher compute ``t``, teacher size ``u``) on the feasible surface, scored
-    on all draws; then a second grid over the bounding box of the accepted cells (one cell
-    wider on each side), so the ranges are resolved to about 1/``n`` of that box. The
-    chosen allocation always belongs to the set. Returns the ranges (low, high) of
-    ``N_T``, ``D_T``, ``D_S`` and ``teacher_flops`` (pretraining ``3 F(N_T) D_T``), and
-    which search bounds the set reaches.
+    A coarse ``sizes[0]``-square grid over (teacher compute ``t``, teacher size ``u``) on
+    the feasible surface, scored on all draws, only finds where the set lies; a
+    ``sizes[1]``-square grid over the bounding box of its accepted cells (one coarse cell
+    wider on each side) then resolves the ranges to about 1/``sizes[1]`` of that box. (Two
+    48-square passes cost a third of an allocation's time, for the same box to within a
+    coarse cell.) The chosen allocation always belongs to the set. Returns the ranges
+    (low, high) of ``N_T``, ``D_T``, ``D_S`` and ``teacher_flops`` (pretraining
+    ``3 F(N_T) D_T``), and which search bounds the set reaches.
     """
     lNS = math.log(out.N_S)
     f = _distillation_scores(surface, scorer, False)
@@ -149,8 +151,8 @@ def _near_optimal(surface: _Surface, scorer: _Scorer, out: _Choice, tol: float,
     u_star = math.log(out.N_T)
     best = float(out.score)
     box = (tlo_s, thi_s, -np.inf, np.inf)
-    w = np.linspace(0.0, 1.0, n)
-    for _ in range(2):
+    for n in sizes:
+        w = np.linspace(0.0, 1.0, n)
         t = box[0] + (box[1] - box[0]) * w
         ulo, uhi = surface.u_range(np.full(n, lNS), t)
         ulo, uhi = np.maximum(ulo, box[2]), np.minimum(uhi, box[3])
