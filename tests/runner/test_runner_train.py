@@ -216,3 +216,38 @@ def test_resolve_runtime_cuda_without_index_uses_current_device(monkeypatch):
     monkeypatch.setattr(torch.cuda, "set_device", set_device)
     rt = resolve_runtime("cuda")
     assert str(rt.device) == "cuda:0" and seen and rt.peak_flops == 989e12
+
+
+def test_prefetched_batches_train_the_same_model():
+    # Batches made ahead in a thread are the batches of the same steps: bit-identical runs.
+    src = SyntheticMarkov()
+    cfg = GPTConfig(TINY, src.vocab_size, FAST.seq_len)
+    runs = [train_model(cfg, 6 * 256, source=src, seed=0, stream=3, runtime=CPU,
+                        train=TrainConfig(seq_len=32, eval_tokens=1024, batch_tokens=256,
+                                          prefetch=depth))
+            for depth in (0, 3)]
+    assert runs[0].val_loss == runs[1].val_loss
+    for a, b in zip(runs[0].model.state_dict().values(), runs[1].model.state_dict().values(),
+                    strict=True):
+        assert torch.equal(a, b)
+    assert "prefetch" not in TrainConfig(prefetch=0).recipe()  # not part of the cache key
+
+
+def test_prefetch_raises_the_producers_error_and_stops_its_thread():
+    from distillaw.runner.data import Prefetch
+
+    def make(step):
+        if step == 2:
+            raise OSError("corpus unreadable")
+        return step * 10
+
+    with Prefetch(make, 0, 5, depth=2) as pre:
+        assert [pre.get(0), pre.get(1)] == [0, 10]
+        with pytest.raises(OSError, match="corpus unreadable"):
+            pre.get(2)
+    assert not pre._thread.is_alive()
+    with Prefetch(lambda s: s, 0, 1000, depth=2) as pre:  # closed early: the thread stops
+        assert pre.get(0) == 0
+    assert not pre._thread.is_alive()
+    with pytest.raises(ValueError, match="in order"):
+        Prefetch(lambda s: s, 0, 3, depth=0).get(1)

@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DistillawError
+from .data import Prefetch
 from .model import GPT, GPTConfig, model_flops_per_token
 
 # Dense bf16 tensor-core peak FLOP/s by device name (vendor data sheets), for MFU.
@@ -91,6 +92,7 @@ class TrainConfig:
     aspect: float | None = None
     checkpoint_every: int | None = None
     checkpoint_seconds: float = 300.0
+    prefetch: int = 2  # batches made ahead in a background thread (0: in the training loop)
 
     def __post_init__(self):
         if self.seq_len < 2:
@@ -107,7 +109,8 @@ class TrainConfig:
 
     def recipe(self) -> dict:
         """Fields that define the trained model (the cache key)."""
-        skip = {"micro_batch_tokens", "compile", "checkpoint_every", "checkpoint_seconds"}
+        skip = {"micro_batch_tokens", "compile", "checkpoint_every", "checkpoint_seconds",
+                "prefetch"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
     def batch_for(self, tokens: float) -> int:
@@ -465,62 +468,70 @@ def train_model(cfg: GPTConfig, tokens: float, *, source, train: TrainConfig, se
     last_ckpt = t_train0
     steady_from, t_steady = None, None
     model.train()
-    for step in range(start, steps):
-        lr = lr_at(step, steps, peak, train.warmup_frac, train.final_lr_frac)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        step_loss = torch.zeros((), device=dev)
-        step_ce = torch.zeros((), device=dev)
+
+    def make_batch(step: int) -> torch.Tensor:
         # The global batch is a function of (stream, step) only, so neither the micro-batch
-        # size nor the number of ranks changes the data (every rank draws it, keeps its part).
-        batch = source.train_batch(np.random.default_rng([stream, step]), B // T, T)
-        for i, j in enumerate(mine):
-            xy = torch.from_numpy(batch[j * micro_seqs:(j + 1) * micro_seqs])
-            if dev.type == "cuda":
-                xy = xy.pin_memory().to(dev, non_blocking=True)
-            x, y = xy[:, :-1], xy[:, 1:]
-            sync_ctx = (model.no_sync() if runtime.distributed and i < len(mine) - 1
-                        else contextlib.nullcontext())
-            with sync_ctx:
-                with _autocast(runtime, train.precision):
-                    logits = model(x)
-                    if teacher is not None:
-                        with torch.no_grad():
-                            t_logits = teacher(x)
-                    else:
-                        t_logits = None
-                loss, ce, _ = distillation_objective(logits, t_logits, y, lam, tau)
-                (loss / len(mine)).backward()
-            step_loss += loss.detach() / len(mine)
-            step_ce += ce.detach() / len(mine)
-        if train.grad_clip:
-            torch.nn.utils.clip_grad_norm_(raw.parameters(), train.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        done = step + 1
-        if steady_from is None and done - start >= min(3, steps - start - 1) and done < steps:
-            _sync()
-            steady_from, t_steady = done, time.perf_counter()
-        if done % log_every == 0 or done == steps:
-            v, c = (x / runtime.world_size
-                    for x in runtime.all_sum([float(step_loss), float(step_ce)]))
-            loss_ema = v if math.isnan(loss_ema) else 0.9 * loss_ema + 0.1 * v
-            ce_ema = c if math.isnan(ce_ema) else 0.9 * ce_ema + 0.1 * c
-            if on_step is not None and runtime.is_main:
-                el = time.perf_counter() - t_train0
-                on_step({"step": done, "steps": steps, "loss": loss_ema, "ce": ce_ema,
-                         "tokens_per_s": (done - start) * B / max(el, 1e-9)})
-        if checkpoint is not None and done < steps and (
-                (train.checkpoint_every and done % train.checkpoint_every == 0)
-                or time.perf_counter() - last_ckpt >= train.checkpoint_seconds):
-            if runtime.is_main:
-                _save_atomic({"model": raw.state_dict(), "opt": opt.state_dict(), "step": done,
-                              "steps": steps, "batch_tokens": B, "loss_ema": loss_ema,
-                              "ce_ema": ce_ema,
-                              "train_s": elapsed_before + time.perf_counter() - t_train0},
-                             checkpoint)
-            runtime.barrier()
-            last_ckpt = time.perf_counter()
+        # size, the number of ranks nor the prefetching changes the data (every rank draws
+        # it, keeps its part). Pinned once per step, here, off the training thread.
+        xy = torch.from_numpy(source.train_batch(np.random.default_rng([stream, step]),
+                                                 B // T, T))
+        return xy.pin_memory() if dev.type == "cuda" else xy
+
+    with Prefetch(make_batch, start, steps, depth=train.prefetch) as batches:
+        for step in range(start, steps):
+            lr = lr_at(step, steps, peak, train.warmup_frac, train.final_lr_frac)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            step_loss = torch.zeros((), device=dev)
+            step_ce = torch.zeros((), device=dev)
+            batch = batches.get(step)
+            for i, j in enumerate(mine):
+                xy = batch[j * micro_seqs:(j + 1) * micro_seqs]
+                if dev.type == "cuda":
+                    xy = xy.to(dev, non_blocking=True)
+                x, y = xy[:, :-1], xy[:, 1:]
+                sync_ctx = (model.no_sync() if runtime.distributed and i < len(mine) - 1
+                            else contextlib.nullcontext())
+                with sync_ctx:
+                    with _autocast(runtime, train.precision):
+                        logits = model(x)
+                        if teacher is not None:
+                            with torch.no_grad():
+                                t_logits = teacher(x)
+                        else:
+                            t_logits = None
+                    loss, ce, _ = distillation_objective(logits, t_logits, y, lam, tau)
+                    (loss / len(mine)).backward()
+                step_loss += loss.detach() / len(mine)
+                step_ce += ce.detach() / len(mine)
+            if train.grad_clip:
+                torch.nn.utils.clip_grad_norm_(raw.parameters(), train.grad_clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            done = step + 1
+            if steady_from is None and done - start >= min(3, steps - start - 1) and done < steps:
+                _sync()
+                steady_from, t_steady = done, time.perf_counter()
+            if done % log_every == 0 or done == steps:
+                v, c = (x / runtime.world_size
+                        for x in runtime.all_sum([float(step_loss), float(step_ce)]))
+                loss_ema = v if math.isnan(loss_ema) else 0.9 * loss_ema + 0.1 * v
+                ce_ema = c if math.isnan(ce_ema) else 0.9 * ce_ema + 0.1 * c
+                if on_step is not None and runtime.is_main:
+                    el = time.perf_counter() - t_train0
+                    on_step({"step": done, "steps": steps, "loss": loss_ema, "ce": ce_ema,
+                             "tokens_per_s": (done - start) * B / max(el, 1e-9)})
+            if checkpoint is not None and done < steps and (
+                    (train.checkpoint_every and done % train.checkpoint_every == 0)
+                    or time.perf_counter() - last_ckpt >= train.checkpoint_seconds):
+                if runtime.is_main:
+                    _save_atomic({"model": raw.state_dict(), "opt": opt.state_dict(), "step": done,
+                                  "steps": steps, "batch_tokens": B, "loss_ema": loss_ema,
+                                  "ce_ema": ce_ema,
+                                  "train_s": elapsed_before + time.perf_counter() - t_train0},
+                                 checkpoint)
+                runtime.barrier()
+                last_ckpt = time.perf_counter()
     _sync()
     t_end = time.perf_counter()
     train_s = elapsed_before + (t_end - t_train0)
