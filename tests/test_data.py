@@ -113,10 +113,15 @@ def test_roundtrip_csv_and_parquet(tmp_path, suffix):
     src.write_text(GOOD)
     t = read_runs(src)
     t["device"] = "cpu"  # extra columns survive
+    t["train_ce"] = [2.5, 2.625, np.nan]  # ... numbers as numbers (the runner writes these)
+    t["note"] = ["ok", "7", ""]  # ... and a text column stays text, digits and all
     dst = write_runs(t, tmp_path / f"copy{suffix}")
     back = read_runs(dst)
     assert data_hash(back) == data_hash(t)
     assert list(back["device"]) == ["cpu"] * 3
+    assert back["train_ce"].dtype == float and back["train_ce"].iloc[1] == 2.625
+    assert np.isnan(back["train_ce"].iloc[2])
+    assert list(back["note"].fillna("")) == ["ok", "7", ""]
 
 
 def test_append_is_idempotent_by_run_id(tmp_path):

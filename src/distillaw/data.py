@@ -232,8 +232,23 @@ def validate_runs(df: pd.DataFrame, *, file: str | os.PathLike | None = None,
                      else pd.Series(pd.NA, index=df.index, dtype="string"))
     extras = [c for c in df.columns if c not in CANONICAL]
     for c in extras:
-        out[c] = df[c].to_numpy()
+        out[c] = _extra_column(df[c])
     return out
+
+
+def _extra_column(col: pd.Series):
+    """A column the schema does not name (the runner's ``train_ce``, ``mfu``, a user's
+    notes), as written. CSV files are read as text (so the schema's own columns get exact
+    row/column errors); a text column whose every non-blank value is a number is read back
+    as numbers, so a table written and read again keeps its dtypes."""
+    if col.dtype != object and not pd.api.types.is_string_dtype(col.dtype):
+        return col.to_numpy()
+    text = col.astype("string").str.strip()
+    blank = text.isna() | (text == "")
+    num = pd.to_numeric(text.where(~blank), errors="coerce")
+    if (~blank).any() and not (num.isna() & ~blank).any():
+        return num.to_numpy(float)
+    return col.to_numpy()
 
 
 def empty_runs() -> pd.DataFrame:
