@@ -34,11 +34,17 @@ DATA = HERE.parents[1] / "shared" / "data" / "busbridge_distillation_digitized"
 
 
 def scores(post, test, ci=0.9):
+    """Coverage, median |log error|, per-row hits, widths and the interval (Winkler) score
+    of the central ``ci`` predictive intervals, on log-loss (lower is better)."""
     pred = post.predict(test, ci, predictive=True)
     covered = (pred["lower"] <= test["L"]) & (test["L"] <= pred["upper"])
     mae = float(np.median(np.abs(np.log(pred["median"] / test["L"]))))
     width = (pred["upper"] / pred["lower"] - 1).to_numpy()
-    return float(covered.mean()), mae, covered.to_numpy(), width
+    lo, hi, y = (np.log(np.asarray(v, float)) for v in (pred["lower"], pred["upper"], test["L"]))
+    a = 1 - ci
+    wink = float(np.mean(hi - lo + (2 / a) * np.maximum(lo - y, 0)
+                         + (2 / a) * np.maximum(y - hi, 0)))
+    return float(covered.mean()), mae, covered.to_numpy(), width, wink
 
 
 def main(argv=None) -> int:
@@ -86,10 +92,10 @@ def main(argv=None) -> int:
         bare = post.without_discrepancy()
         for extrap, p in (("none", bare), ("calibrated", post)):
             tag = f"[{err}, extrapolation {extrap}]"
-            cov, mae, hit, width = scores(p, test)
+            cov, mae, hit, width, wink = scores(p, test)
             print(f"{tag} 90% predictive interval coverage on the test split: {cov:.3f} "
                   f"({int(hit.sum())}/{len(hit)}); target >= 0.80; median width "
-                  f"{np.median(width):.4f} (upper/lower - 1)")
+                  f"{np.median(width):.4f} (upper/lower - 1); interval score {wink:.4f}")
             print(f"{tag} median absolute error of log-loss: {mae:.4f}")
             print(f"{tag}   without the six 4.82B/7.75B rows: coverage {hit[~big].mean():.3f}, "
                   f"median width {np.median(width[~big]):.4f}; on them: coverage "

@@ -62,11 +62,11 @@ def test_residual_scale_trend_by_hand():
 
 def test_an_iid_fit_of_a_shrinking_noise_says_to_try_heteroscedastic():
     t = _table()
-    post = fit(t, "supervised", form="chinchilla", likelihood="normal", draws=200, tune=300,
-               chains=2, seed=2, progressbar=False, extrapolation="none")
+    post = fit(t, "supervised", form="chinchilla", error="iid", likelihood="normal",
+               draws=200, tune=300, chains=2, seed=2, progressbar=False, extrapolation="none")
     notes = " ".join(post.model_info.get("notes", []))
     assert "error='heteroscedastic'" in notes and "shrink" in notes
-    het = fit(t, "supervised", form="chinchilla", error="heteroscedastic",
-              likelihood="normal", draws=200, tune=300, chains=2, seed=2, progressbar=False,
-              extrapolation="none")
+    het = fit(t, "supervised", form="chinchilla", likelihood="normal", draws=200, tune=300,
+              chains=2, seed=2, progressbar=False, extrapolation="none")
+    assert het.error == "heteroscedastic"  # the default
     assert "error='heteroscedastic'" not in " ".join(het.model_info.get("notes", []))

@@ -414,7 +414,7 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         progressbar: bool = True, target_accept: float | None = None,
         cores: int | None = None, format: str | None = None,
         group_params=None, reference: Mapping | None = None,
-        name: str | None = None, error: str = "iid",
+        name: str | None = None, error: str | None = None,
         posterior_predictive: bool = False,
         mass_matrix: str | None = None, extrapolation: str = "auto") -> Posterior:
     """Fit a law's posterior by NUTS.
@@ -429,9 +429,11 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         :class:`~distillaw.models.ModelSpec` (then ``form``, ``group``, ``priors``,
         ``likelihood``, ``group_params`` and ``reference`` must be left at their defaults).
     form, group, priors, likelihood, group_params, reference, error
-        See :class:`~distillaw.models.ModelSpec`. ``error="iid"`` (default) fits the law
-        plus iid noise; ``"structured"`` (experimental) adds curve offsets and discrepancies
-        that grow with distance from the data.
+        See :class:`~distillaw.models.ModelSpec`. ``error=None`` (default): heteroscedastic
+        noise (its scale changes with compute) for the supervised and distillation laws,
+        chosen by held-out coverage (:data:`distillaw.priors.DEFAULT_ERROR`); ``"iid"`` one
+        noise scale for every run; ``"structured"`` (experimental) adds curve offsets and
+        discrepancies that grow with distance from the data.
     sampler : {"nutpie", "pymc", "numpyro"}
         NUTS engine; nutpie by default. A missing engine is an error, never a fallback.
     draws, tune, chains, seed, progressbar, target_accept, cores
@@ -481,7 +483,7 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
 
     if isinstance(law, ModelSpec):
         if any(v is not None for v in (form, group, priors, group_params, reference)) or \
-                likelihood is not None or error != "iid":
+                likelihood is not None or error is not None:
             raise ModelError("pass either a ModelSpec or law/form/group/priors/likelihood, "
                              "not both")
         spec = law

@@ -98,9 +98,9 @@ def fit_command(
     likelihood: str = typer.Option(None, "--likelihood",
                                    help="student_t (robust) | normal (default: normal for "
                                         "--error structured, student_t for iid)"),
-    error: str = typer.Option("iid", "--error",
-                              help="iid (law + iid Student-t noise; default) | "
-                                   "heteroscedastic (its scale changes with compute) | "
+    error: str = typer.Option(None, "--error",
+                              help="heteroscedastic (Student-t noise whose scale changes "
+                                   "with compute; the default) | iid (one noise scale) | "
                                    "structured "
                                    "(experimental: curve offsets + a discrepancy growing with "
                                    "distance from the data)"),

@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import ModelError, PriorError
-from ..priors import ERRORS, LAWS, LIKELIHOODS, prior_names, priors_from_dict, priors_to_dict
+from ..priors import (
+    ERRORS,
+    LAWS,
+    LIKELIHOODS,
+    default_error,
+    prior_names,
+    priors_from_dict,
+    priors_to_dict,
+)
 from ..priors import FORMS as SUPERVISED_FORMS
 
 CAPACITY_GAP_FORM = "power"  # N_T* = k N_S^s (the only capacity-gap form)
@@ -45,9 +53,12 @@ class ModelSpec:
         ``s`` and ``log_k_ref``).
     reference : mapping, optional
         ``{"N": ..., "D": ...}`` reference sizes; default: geometric means of the data.
-    error : {"iid", "heteroscedastic", "structured"}
-        Error model around the law (see :mod:`distillaw.models.error`). ``"iid"`` (default):
-        the law plus iid noise (old saved specs without ``error`` load as ``"iid"``).
+    error : {"iid", "heteroscedastic", "structured"} or None
+        Error model around the law (see :mod:`distillaw.models.error`). ``None`` (default):
+        :func:`distillaw.priors.default_error`, ``"heteroscedastic"`` for the supervised and
+        distillation laws, chosen by held-out coverage (see ``DEFAULT_ERROR``), ``"iid"``
+        for the capacity gap. ``"iid"``: the law plus iid noise (old saved specs without
+        ``error`` load as ``"iid"``).
         ``"heteroscedastic"``: independent noise whose scale changes with compute,
         ``sigma_i = sigma * exp(sigma_trend * log10(C_i / C_ref))`` (one more parameter,
         prior Normal(0, 0.3) per decade), for tables whose small runs are noisier than their
@@ -68,9 +79,11 @@ class ModelSpec:
     priors: Mapping = field(default_factory=dict)
     group_params: tuple[str, ...] | None = None
     reference: Mapping[str, float] | None = None
-    error: str = "iid"
+    error: str | None = None
 
     def __post_init__(self):
+        if self.error is None:
+            object.__setattr__(self, "error", default_error(self.law))
         if self.error not in ERRORS:
             raise ModelError(f"unknown error model {self.error!r}; choose one of "
                              f"{', '.join(ERRORS)}")
