@@ -75,3 +75,37 @@ def test_allocation_warnings_carry_the_extrapolation(jittered_busbridge):
     assert "the student size N_S (1e+09) is 2.5x the largest fitted" in text
     assert "prior-driven" in text
     assert a.to_dict()["warnings"] == a.warnings
+
+
+def _with_prior(post, E: float, S: int = 50):
+    """A prior group as a fit stores it: the supervised law's parameters, E set to ``E``."""
+    p = post.param_draws()
+    post.idata.add_groups(prior=xr.Dataset(
+        {k: (("chain", "draw"), np.full((1, S), E if k == "E" else float(np.median(p[k]))))
+         for k in ("E", "A", "B", "alpha", "beta", "gamma")}))
+    return post
+
+
+def test_a_baseline_without_supervised_rows_is_drawn_from_its_prior(jittered_busbridge):
+    from distillaw.laws.supervised import supervised_loss
+
+    kw = dict(student=1e9, scenario="teacher-inference", regret=False, frontier=False,
+              near_optimal=False, uncertainty="law")
+    base = allocate(_with_rows(jittered_busbridge(40, 1), DIST_ROWS), 1e21, **kw)
+    post = _with_prior(_with_rows(jittered_busbridge(40, 1), DIST_ROWS), E=1.6)
+    cut = allocate(post, 1e21, **kw)
+    # The distilled student and its teacher are the posterior's, untouched by the cut ...
+    np.testing.assert_array_equal(cut.loss_draws, base.loss_draws)
+    assert (cut.N_T, cut.D_T, cut.D_S) == (base.N_T, base.D_T, base.D_S)
+    # ... the supervised baseline is the prior's law at the same (N, D): E = 1.6 here
+    p = post.idata.prior
+    want = supervised_loss(cut.supervised_N, cut.supervised_D,
+                           **{k: float(p[k].values[0, 0]) for k in p.data_vars})
+    np.testing.assert_allclose(cut.supervised_loss_draws, want, rtol=1e-6)
+    assert cut.supervised_loss_draws.min() > base.supervised_loss_draws.max()
+    assert cut.p_beats_supervised == 1.0
+    # With one supervised row fitted the baseline has data: the posterior's law is kept.
+    rows = {k: list(v) + [v[0]] for k, v in DIST_ROWS.items()}
+    rows["kind"][-1] = "supervised"
+    kept = allocate(_with_prior(_with_rows(jittered_busbridge(40, 1), rows), E=1.6), 1e21, **kw)
+    np.testing.assert_array_equal(kept.supervised_loss_draws, base.supervised_loss_draws)

@@ -11,7 +11,9 @@ N, D, N_T, L_T of every fitted row; written by :func:`distillaw.fit.fit` and kep
   strongest fitted teacher;
 - the supervised baseline beyond the largest supervised run's size or compute ``6 N D``;
 - "the supervised law is prior-driven": the table had no supervised rows, so the
-  supervised baseline (and a teacher loss predicted from its size) come from the priors.
+  supervised baseline is drawn from the supervised law's prior (``allocate`` cuts the
+  distillation rows' feedback into it), and a teacher loss predicted from its size uses a
+  supervised law no run measured.
 
 Example
 -------
@@ -171,11 +173,13 @@ def extrapolation(posterior, query, *, supervised=None) -> list[Finding]:
     sN = q["supervised_N"] if q["kind"] == "distillation" else NS
     sD = q["supervised_D"] if q["kind"] == "distillation" else DS
     if sr is not None and sr.n_supervised == 0:
-        teacher = (" and the teacher's loss predicted from its size" if
+        teacher = ("; the teacher's loss predicted from its size uses a supervised law no "
+                   "supervised run measured" if
                    q["kind"] == "distillation" and q["N_T"] is not None else "")
         out.append(Finding("supervised_prior_driven", "the supervised law is prior-driven: "
-                           f"the table has no supervised rows, so the supervised baseline"
-                           f"{teacher} come from the priors, not from data"))
+                           "the table has no supervised rows, so the supervised baseline is "
+                           "drawn from the supervised law's prior (the distillation rows do "
+                           f"not inform it){teacher}"))
     elif sr is not None and sN is not None and sD is not None:
         who = "the supervised baseline" if q["kind"] == "distillation" else "the model"
         out.append(_beyond("supervised_size", f"{who}'s size N", float(sN), sr.sup_N_max))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 
@@ -10,7 +11,8 @@ import pandas as pd
 
 from ..draws import thin
 from ..errors import DecisionError
-from ..extrapolation import extrapolation_warnings
+from ..extrapolation import data_ranges, extrapolation_warnings
+from ..laws import SUPERVISED_PARAMS as SUP_PARAMS
 from ..laws.capacity_gap import minimise_1d
 from ..laws.compute import (
     DEFAULT_FLOPS,
@@ -154,6 +156,13 @@ def allocate(posterior, budget: float, *, student: float | None = None,
         else:
             out = _allocate_distillation(surface, params, scorer, student, res, regret,
                                          tie_tol, seed)
+            cut = _prior_baseline(posterior, supervised, draws, params.S, seed)
+            if cut is not None:
+                cut_scorer = _Scorer(_Params(cut), risk_obj, pool, screen32)
+                sup_N, sup_lD, sup_loss = _supervised_alternative(
+                    surface, cut_scorer, student, math.log(out.N_S))
+                out = dataclasses.replace(out, sup_N=sup_N, sup_D=math.exp(sup_lD),
+                                          sup_loss=sup_loss)
         # The set of allocations within optimal_tol of the best score: a flat ridge shows as
         # wide ranges, which the result and its warnings state.
         if not near_optimal:
@@ -347,6 +356,56 @@ def _allocate_supervised(surface: _Surface, params: _Params, scorer: _Scorer, st
                           "teacher_pretraining": 0.0, "total": total})
 
 
+def _supervised_alternative(surface: _Surface, scorer: _Scorer, student,
+                            lNS: float) -> tuple[float, float, np.ndarray]:
+    """The supervised run at the same compute: the same student (fixed ``student``) or the
+    risk-optimal supervised size; ``(N, log D, loss draws)`` under ``scorer``'s supervised
+    law."""
+    if student is not None:
+        sup_N = math.exp(lNS)
+        sup_lD = float(surface.sup_lD(np.array(lNS)))
+    else:
+        lo, hi = surface.sup_u_range()
+
+        def fs(x):
+            return scorer(x, surface.sup_lD(x))
+
+        sup_lN = float(minimise_1d(fs, np.array([lo]), np.array([hi]), n_grid=64, iters=40)[0])
+        sup_N, sup_lD = math.exp(sup_lN), float(surface.sup_lD(np.array(sup_lN)))
+    return sup_N, sup_lD, scorer.draws(math.log(sup_N), sup_lD)[:, 0]
+
+
+def _prior_baseline(posterior, supervised, draws: Mapping[str, np.ndarray], S: int,
+                    seed: int) -> dict | None:
+    """The draws with the supervised law's parameters replaced by draws from its *prior*
+    (resampled to ``S``, paired at random), when the baseline has no data of its own: a
+    distillation posterior fitted without supervised rows and no ``supervised=`` posterior.
+
+    Why: the supervised law's posterior is then shaped only through the distillation law's
+    student term, the place a misspecified law bends (on the full digitised Busbridge table
+    E drifted to 0.87, the published 1.22) and it turned "distil" into a near-certain
+    "supervised". The baseline is cut from that feedback (a "cut" posterior: the
+    distillation rows inform the distillation law, not the baseline) and carries its
+    prior's uncertainty, which is what the table knows about supervised training. Teacher
+    losses and the distilled student keep the posterior's own parameters. ``None`` when
+    the cut does not apply or the posterior stores no usable prior draws."""
+    if supervised is not None or getattr(posterior, "law", None) != "distillation":
+        return None
+    dr = data_ranges(posterior)
+    if dr is None or dr.n_supervised > 0 or "prior" not in posterior.idata.groups():
+        return None
+    prior = posterior.idata.prior
+    names = [k for k in SUP_PARAMS if k in prior.data_vars]
+    if "E" not in names or any(set(prior[k].dims) - {"chain", "draw"} for k in names):
+        return None  # no prior draws, or per-group ones (hierarchical): keep the posterior
+    n = prior.sizes["chain"] * prior.sizes["draw"]
+    pick = np.random.default_rng([seed, 53]).choice(n, S, replace=n < S)
+    out = dict(draws)
+    for k in names:
+        out[k] = np.asarray(prior[k].values, float).reshape(-1)[pick]
+    return out
+
+
 def _allocate_distillation(surface: _Surface, params: _Params, scorer: _Scorer, student,
                            res: Resolution, regret: bool, tie_tol: float,
                            seed: int = 0) -> _Choice:
@@ -376,19 +435,7 @@ def _allocate_distillation(surface: _Surface, params: _Params, scorer: _Scorer, 
     D_S = float(student_tokens_for_budget(C, N_S, N_T, D_T, surface.scenario, surface.fm))
     loss = scorer.draws(lNS, math.log(D_S), u, math.log(D_T))[:, 0]
     L_T = np.exp(log_supervised_loss(u, math.log(D_T), **params.view(None, 0)[0]))
-    # Supervised alternative at the same compute.
-    if student is not None:
-        sup_N = N_S
-        sup_lD = float(surface.sup_lD(np.array(lNS)))
-    else:
-        lo, hi = surface.sup_u_range()
-
-        def fs(x):
-            return scorer(x, surface.sup_lD(x))
-
-        sup_lN = float(minimise_1d(fs, np.array([lo]), np.array([hi]), n_grid=64, iters=40)[0])
-        sup_N, sup_lD = math.exp(sup_lN), float(surface.sup_lD(np.array(sup_lN)))
-    sup_loss = scorer.draws(math.log(sup_N), sup_lD)[:, 0]
+    sup_N, sup_lD, sup_loss = _supervised_alternative(surface, scorer, student, lNS)
     own = optima = None
     if regret:
         if student is not None:
