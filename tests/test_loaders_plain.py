@@ -55,7 +55,7 @@ def test_explicit_mapping_and_extras_kept(tmp_path):
         load(p)  # 'toks' is no common name
     t = load(p, columns={"L": "val/loss", "D": "toks"})
     assert np.allclose(t["L"], BASE["L"]) and np.allclose(t["D"], BASE["D"])
-    assert list(t["lr"]) == ["0.001", "0.002", "0.003"]  # unmapped columns kept
+    assert list(t["lr"]) == [0.001, 0.002, 0.003]  # unmapped columns kept (numbers as numbers)
     assert "val/loss" not in t.columns
     # CLI: the same mapping, comma-separated.
     out = tmp_path / "runs.csv"
