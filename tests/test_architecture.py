@@ -214,6 +214,30 @@ def test_fit_is_a_function_not_a_module():
     assert fit is sampling_fit is distillaw.fit
 
 
+# ``distillaw.published`` (the module of coefficient files) predates the rule; the package
+# binds the name to the function, which is what ``from distillaw import published`` gives.
+SHADOW_KNOWN = {("distillaw", "published")}
+
+
+def test_no_package_exports_a_function_named_like_its_own_module():
+    """``import distillaw.decision.allocate as m`` must not hand back a function when a
+    module was meant (it did, until the module became ``allocation.py``)."""
+    import importlib
+    import types
+
+    bad = []
+    for init in sorted(PKG.rglob("__init__.py")):
+        pkg = ".".join(init.parent.relative_to(SRC).parts)
+        mod = importlib.import_module(pkg)
+        for name in getattr(mod, "__all__", ()):
+            if not isinstance(getattr(mod, name, None), types.FunctionType):
+                continue
+            if ((init.parent / f"{name}.py").exists() or (init.parent / name).is_dir()) \
+                    and (pkg, name) not in SHADOW_KNOWN:
+                bad.append(f"{pkg}.{name}")
+    assert not bad, f"a module shares its name with the function its package exports: {bad}"
+
+
 def test_rules_catch_an_upward_import(tmp_path):
     """The checker itself: an upward import in a fake module is reported."""
     src = "from ..decision import allocate\n"

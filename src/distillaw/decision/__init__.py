@@ -91,7 +91,7 @@ from __future__ import annotations
 
 from ..laws import SUPERVISED_PARAMS as SUP_PARAMS
 from ..presentation import fmt_count, fmt_flops, fmt_small
-from .allocate import allocate
+from .allocation import allocate
 from .candidates import budget_surface, choose_teacher, read_teachers, score_allocations
 from .result import Allocation, TeacherChoice
 from .settings import CI, DEFAULT_BOUNDS, FREE_DRAWS, Resolution

@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..errors import DecisionError
 from ..risk import Risk, parse_risk
-from .allocate import allocate
+from .allocation import allocate
 from .result import Allocation
 from .settings import Resolution
 
