@@ -6,9 +6,10 @@ data are simulated from the law with the prior's noise (Student-t on log-loss), 
 data set is fitted with nutpie. For a correct model and sampler, nominal 90% intervals
 cover the truth 90% of the time; with 20 data sets x 5 parameters we expect 80-98%.
 
-Each error model (``--errors structured,iid``) is calibrated on data from its own prior
-(structured: the law times a Brownian compute discrepancy with Normal noise; iid: Student-t
-noise). Besides parameter coverage it prints the coverage and median width of the 90%
+Each error model (``--errors structured,iid,heteroscedastic``) is calibrated on data from
+its own prior (structured: the law times a Brownian compute discrepancy with Normal noise;
+iid: Student-t noise; heteroscedastic: Student-t noise whose scale changes with compute by
+the drawn ``sigma_trend``). Besides parameter coverage it prints the coverage and median width of the 90%
 predictive interval of a new run at 10x the largest fitted compute, so the two models'
 widths can be compared: the structured model must not buy coverage by being wide. Every
 fit also calibrates the extrapolation (``extrapolation="calibrate"``): on these
@@ -116,6 +117,13 @@ def calibrate(args, error: str) -> None:
                 else np.zeros(x.size))
         allN, allD = np.r_[N, N_new], np.r_[D, D_new]
         df_all = simulate_supervised(truth, allN, allD, sigma=sigma, nu=nu, seed=args.seed + i)
+        if "sigma_trend" in prior_draws:
+            # Heteroscedastic truth: the noise scale times exp(trend * log10(C / C_ref)),
+            # C_ref = N_ref * D_ref as in the model (exact SBC: the trend is drawn too).
+            eps = np.log(df_all["L"].to_numpy() / df_all["L_true"].to_numpy())
+            x10 = np.log10(allN / ref["N"]) + np.log10(allD / ref["D"])
+            trend = float(prior_draws["sigma_trend"][i])
+            df_all["L"] = df_all["L_true"].to_numpy() * np.exp(eps * np.exp(trend * x10))
         df_all["L"] = df_all["L"] * np.exp(disc)
         df, new = df_all.iloc[:-1].reset_index(drop=True), df_all.iloc[-1:]
         if not np.all((df_all["L"] > 0.05) & (df_all["L"] < 50)):
