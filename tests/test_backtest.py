@@ -264,3 +264,29 @@ def test_grouped_peers_fit_each_group_on_its_own(monkeypatch):
     # The fake peers predict the truth itself: zero width, so coverage only where exact.
     assert res.scores["peers"]["width"]["0.9"] == 0.0
     assert "one Huber fit per group" in " ".join(res.notes)
+
+
+def test_budgets_are_found_in_digitised_compute(shared_data):
+    from distillaw.discrepancy import budget_clusters
+    from distillaw.loaders import load
+
+    # Nine budgets read off a plot with 0.04-decade scatter, and two stray runs above the
+    # largest: the top two budgets are its 40 runs and the strays, not the strays alone.
+    rng = np.random.default_rng(0)
+    nominal = np.log10([6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21])
+    lc = np.r_[np.repeat(nominal, 20) + rng.normal(0, 0.04, 180), 21.7, 22.1]
+    c = budget_clusters(10 ** lc)
+    top2 = np.r_[np.zeros(140, bool), np.ones(40, bool), True, True]
+    assert np.array_equal(c < 2, top2)
+    assert c.max() == 8  # nine budgets
+    # Exact budgets are kept as they are; a table of lone runs keeps one budget per run.
+    assert np.array_equal(budget_clusters(np.repeat([1e17, 1e18, 1e19], 4)),
+                          np.repeat([2, 1, 0], 4))
+    assert np.array_equal(budget_clusters(np.array([1e18, 2e18, 5e18, 1e19])), [3, 2, 1, 0])
+    # Epoch's digitised points (the README's backtest): no two runs share a compute value;
+    # top-compute:2 holds out its two largest budgets (3e21 and 1e21), 39 runs.
+    epoch = load(shared_data / "epoch_chinchilla" / "svg_extracted_data.csv",
+                 drop_highest_loss=5)
+    s = split(epoch, "top-compute:2")
+    comp = 6 * s.test["N"] * s.test["D"]
+    assert len(s.test) == 39 and np.log10(comp).min() > 20.8

@@ -7,9 +7,10 @@ measured.
 Held-out regions (``holdout=``):
 
 - ``"top-compute:K"``: the K largest compute budgets. Compute is ``6 N D`` for supervised
-  rows and ``6 N_S D_S`` (the student's) for distillation rows. Budgets are clusters of
-  compute values within ``budget_tol`` decades of each other (default 0.05, about 12%),
-  because digitised tables rarely repeat a budget exactly;
+  rows and ``6 N_S D_S`` (the student's) for distillation rows. Budgets are where the
+  runs' compute piles up (modes of a kernel density of bandwidth ``budget_tol`` decades,
+  default 0.05; a budget has at least 3 runs), because digitised tables rarely repeat a
+  budget exactly (:func:`distillaw.discrepancy.budget_clusters`);
 - ``"top-size:K"``: the K largest model (student) sizes, clustered the same way;
 - ``"group:NAME"``: every row of group NAME;
 - a path: a table read through :func:`distillaw.loaders.load`. Its rows whose ``run_id`` is
@@ -138,9 +139,8 @@ def score_draws(draws, y, levels: Sequence[float] = LEVELS) -> tuple[dict, pd.Da
 
 # ------------------------------------------------------------------------------ splits
 def _top_clusters(values: np.ndarray, k: int, tol: float) -> np.ndarray:
-    """Mask of the rows in the ``k`` largest clusters of ``log10(values)`` (single linkage,
-    a gap larger than ``tol`` decades starts a new cluster; one rule with the calibration's
-    folds, :func:`distillaw.discrepancy.budget_clusters`)."""
+    """Mask of the rows in the ``k`` largest budgets of ``values`` (one rule with the
+    calibration's folds, :func:`distillaw.discrepancy.budget_clusters`)."""
     return budget_clusters(values, tol) < k
 
 

@@ -39,8 +39,9 @@ def backtest_command(
     peers: bool = typer.Option(True, "--peers/--no-peers", help="Also score Huber + bootstrap."),
     boot: int = typer.Option(1000, "--boot", min=2, help="Bootstrap refits of the peers' method."),
     grid: str = typer.Option("full", "--grid", help="Peers' grid of starts: full | coarse."),
-    budget_tol: float = typer.Option(0.05, "--budget-tol", help="Decades within which compute "
-                                     "values (or sizes) count as one budget."),
+    budget_tol: float = typer.Option(0.05, "--budget-tol", help="Bandwidth in decades that "
+                                     "finds the budgets: compute values (or sizes) pile up "
+                                     "around each; a budget has 3+ runs."),
     drop_highest_loss: int = typer.Option(0, "--drop-highest-loss", min=0, help="Epoch formats: "
                                           "drop this many highest-loss rows (Epoch drop 5)."),
     as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
