@@ -42,3 +42,26 @@ def jittered_busbridge():
         return Posterior.from_params("distillation", p)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def isoflop_runs():
+    """Factory: supervised runs on an IsoFLOP grid (10 sizes from sqrt(C)/60 to sqrt(C)/6 at
+    each budget C of ``budgets``) under Busbridge et al.'s published supervised law, with
+    ``sigma`` log-normal noise."""
+    import numpy as np
+    import pandas as pd
+
+    from distillaw.published import published
+    from distillaw.simulate import simulate_supervised
+
+    def make(budgets, sigma: float, seed: int):
+        rows = []
+        for C in budgets:
+            N = np.geomspace(C ** 0.5 / 60, C ** 0.5 / 6, 10)
+            rows.append(pd.DataFrame({"N": N, "D": C / (6 * N)}))
+        g = pd.concat(rows, ignore_index=True)
+        return simulate_supervised(published("busbridge2025").supervised(), g["N"], g["D"],
+                                   sigma=sigma, seed=seed)
+
+    return make

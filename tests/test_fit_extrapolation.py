@@ -5,24 +5,16 @@ largest fitted compute then cover runs that the error model alone misses."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from distillaw import fit, published
+from distillaw import fit
 from distillaw.backtesting import score_draws
-from distillaw.simulate import simulate_supervised
 
 
-def _misspecified_world(seed=0):
+def _misspecified_world(isoflop_runs, seed=0):
     """Chinchilla-form runs on an IsoFLOP grid whose true loss bends away from any power law
     at large compute (a 0.8% x (decades past 1e18)^2 excess): the fitted law cannot express
     it, so its error grows with extrapolation."""
-    p = published("busbridge2025").supervised()
-    rows = []
-    for C in np.geomspace(1e17, 1e22, 6):
-        N = np.geomspace(C ** 0.5 / 60, C ** 0.5 / 6, 10)
-        rows.append(pd.DataFrame({"N": N, "D": C / (6 * N)}))
-    grid = pd.concat(rows, ignore_index=True)
-    t = simulate_supervised(p, grid["N"], grid["D"], sigma=0.002, seed=seed)
+    t = isoflop_runs(np.geomspace(1e17, 1e22, 6), sigma=0.002, seed=seed)
     lc = np.log10(6 * t["N"] * t["D"])
     bend = 1 + 0.008 * np.clip(lc - 18, 0, None) ** 2
     t["L"] = t["L"] * bend
@@ -30,8 +22,8 @@ def _misspecified_world(seed=0):
     return t
 
 
-def test_calibrated_extrapolation_covers_what_the_iid_model_misses():
-    t = _misspecified_world()
+def test_calibrated_extrapolation_covers_what_the_iid_model_misses(isoflop_runs):
+    t = _misspecified_world(isoflop_runs)
     compute = 6 * t["N"] * t["D"]
     train = t[compute < 3e20].reset_index(drop=True)  # budgets 1e17 .. 1e20: 40 rows
     test = t[compute > 3e20].reset_index(drop=True)  # 1e21 and 1e22: 10-100x beyond

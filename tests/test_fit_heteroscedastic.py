@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from distillaw import fit, published
+from distillaw import fit
 from distillaw.priors import default_priors, prior_names
-from distillaw.simulate import simulate_supervised
 
 
-def _table(seed=0):
+def _table(isoflop_runs, seed=0):
     """IsoFLOP-like runs whose log-loss noise falls 4x over 3 decades of compute."""
-    p = published("busbridge2025").supervised()
-    rows = []
-    for C in np.geomspace(1e17, 1e20, 4):
-        N = np.geomspace(C ** 0.5 / 60, C ** 0.5 / 6, 10)
-        rows.append(pd.DataFrame({"N": N, "D": C / (6 * N)}))
-    g = pd.concat(rows, ignore_index=True)
-    t = simulate_supervised(p, g["N"], g["D"], sigma=1e-9, seed=seed)
+    t = isoflop_runs(np.geomspace(1e17, 1e20, 4), sigma=1e-9, seed=seed)
     lc = np.log10(6 * t["N"] * t["D"])
     sd = 0.04 * 10 ** (-0.2 * (lc - 17))  # 0.04 at 1e17 down to 0.01 at 1e20
     t["L"] = t["L_true"] * np.exp(sd * np.random.default_rng(seed).standard_normal(len(t)))
@@ -33,8 +25,8 @@ def test_prior_names_and_default():
     assert "sigma_trend" not in prior_names("supervised", "chinchilla", "student_t", "iid")
 
 
-def test_noise_trend_is_recovered_and_scales_predictive_intervals():
-    t = _table()
+def test_noise_trend_is_recovered_and_scales_predictive_intervals(isoflop_runs):
+    t = _table(isoflop_runs)
     post = fit(t, "supervised", form="chinchilla", error="heteroscedastic", likelihood="normal",
                draws=300, tune=400, chains=2, seed=2, progressbar=False, extrapolation="none")
     trend = post.idata.posterior["sigma_trend"].values.ravel()
@@ -60,8 +52,8 @@ def test_residual_scale_trend_by_hand():
     assert residual_scale_trend(z[:5], C[:5]) == (0.0, 0.0)  # too few rows to say
 
 
-def test_an_iid_fit_of_a_shrinking_noise_says_to_try_heteroscedastic():
-    t = _table()
+def test_an_iid_fit_of_a_shrinking_noise_says_to_try_heteroscedastic(isoflop_runs):
+    t = _table(isoflop_runs)
     post = fit(t, "supervised", form="chinchilla", error="iid", likelihood="normal",
                draws=200, tune=300, chains=2, seed=2, progressbar=False, extrapolation="none")
     notes = " ".join(post.model_info.get("notes", []))
