@@ -58,6 +58,35 @@ def test_distance_is_nearest_fitted_row_in_decades():
     np.testing.assert_allclose(dc.distance(fitted2, new, "distillation")[1], 1.0)
 
 
+def test_compute_outside_the_fitted_range_counts_as_distance():
+    def rows(*nc):  # (N, compute) -> a supervised row with D = C / 6N
+        return pd.DataFrame({"N": [n for n, _ in nc], "D": [c / (6 * n) for n, c in nc],
+                             "kind": "supervised"})
+
+    # Two budgets of an IsoFLOP grid fitted (1e17 and 1e18 FLOPs). Each new run lies one
+    # decade of D from a fitted row, but only the first is beyond the fitted compute.
+    fitted = rows((1e7, 1e17), (1e8, 1e17), (1e8, 1e18), (1e9, 1e18))
+    new = rows((1e8, 1e19), (1e9, 1e17), (1e7, 1e16))
+    cs = dc.compute_spans(fitted, "supervised")
+    assert cs["supervised"] == pytest.approx(1.0)  # one decade (also the floor)
+    sp = {"supervised": [1.0, 1.0]}
+    row = dc.distance(fitted, new, "supervised", span=sp)
+    np.testing.assert_allclose(row, [1.0, 1.0, 1.0])  # nearest-row distance alone: equal
+    both = dc.distance(fitted, new, "supervised", span=sp, compute_span=cs)
+    # a decade above the fitted compute, inside it, a decade below it
+    np.testing.assert_allclose(both, [np.sqrt(2.0), 1.0, np.sqrt(2.0)])
+    np.testing.assert_allclose(dc.distance(fitted, fitted, "supervised", span=sp,
+                                           compute_span=cs), 0.0)  # fitted rows stay at 0
+    # the unit travels with the record; a record without it keeps the nearest-row distance
+    disc = dc.calibrate(np.zeros((10, 1)), [0.01], [1.0], [1.0], span=sp, compute_span=cs)
+    back = dc.Discrepancy.from_dict(disc.to_dict())
+    assert back.compute_span == cs
+    np.testing.assert_allclose(back.distance(fitted, new, "supervised"), both)
+    old = {k: v for k, v in disc.to_dict().items() if k != "compute_span"}
+    np.testing.assert_allclose(dc.Discrepancy.from_dict(old).distance(fitted, new,
+                                                                      "supervised"), row)
+
+
 def _widening(disc, sd0, d):
     """Ratio of predictive sd with the discrepancy to ``sd0`` at distance ``d``."""
     off = disc.log_offsets(np.array([d]), 20000, seed=0)[:, 0]

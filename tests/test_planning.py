@@ -395,3 +395,27 @@ def test_drift_makes_runs_close_to_the_target_in_compute_worth_more():
     assert ratio[0.05] > 1.1 * ratio[0.02] and ratio[0.02] > 1.5 * ratio[None]
     with pytest.raises(PlanningError, match="drift"):
         plan(post, pool, target=target, k=1, budget=1e30, criterion="importance", drift=0.02)
+
+
+@pytest.mark.parametrize("criterion", ["importance", "linear"])
+def test_heteroscedastic_noise_is_each_runs_own(criterion):
+    # The same draws with a noise trend of -2 per decade of compute (error="heteroscedastic":
+    # sigma x e^2 per decade cheaper): at the reference compute the noise is sigma, a run
+    # four decades cheaper measures with e^8 ~ 3000x the noise and tells next to nothing.
+    # The planner must see that run's own noise, not sigma at the reference.
+    iid = chinchilla_posterior(S=300, sigma=0.01)
+    params = {k: iid.idata.posterior[k].values.ravel() for k in (*CHIN, "sigma")}
+    het = Posterior.from_params("supervised", {**params, "sigma_trend": np.full(300, -2.0)},
+                                spec={"error": "heteroscedastic"})
+    het.model_info = {"reference": {"N": 1e9, "D": 2e10}}
+    cheap = candidate_grid(N=[1e7], M=[20])  # 1.2e16 FLOPs: 4 decades below 1.2e20
+    near = candidate_grid(N=[1e9], M=[20])  # the reference compute
+    kw = dict(target="allocation", alloc_budget=1e22, k=1, budget=1e30, draws=300,
+              n_fantasies=64, criterion=criterion, cost_power=0)
+    g = {(name, which): plan(post, pool, **kw).runs["expected_gain"].iloc[0]
+         for name, post in (("iid", iid), ("het", het))
+         for which, pool in (("cheap", cheap), ("near", near))}
+    assert g["iid", "cheap"] > 0
+    assert g["het", "cheap"] < 0.01 * g["iid", "cheap"]
+    # at the reference compute the two models' noise is the same: so is the gain
+    assert g["het", "near"] == pytest.approx(g["iid", "near"], rel=1e-6)

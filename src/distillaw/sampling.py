@@ -261,6 +261,7 @@ def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
     if not masks:
         return None
     span = dc.spans(table, spec.law)  # one distance unit for every fold and prediction
+    cspan = dc.compute_spans(table, spec.law)
     lqs, lys, ds, held_ids, folds, kept = [], [], [], [], [], []
     inner_kw = {k: min(v, INNER_MAX[k]) if k in INNER_MAX else v
                 for k, v in sampler_kw.items()}
@@ -276,7 +277,7 @@ def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
                     progressbar=False, extrapolation="none")
         lq = dc.fold_quantiles(inner.predictive_draws(held, seed=i))
         ly = np.log(held["L"].to_numpy(float))
-        d = dc.distance(inner_rows, held, spec.law, group, span)
+        d = dc.distance(inner_rows, held, spec.law, group, span, cspan)
         lqs.append(lq)
         lys.append(ly)
         ds.append(d)
@@ -292,7 +293,8 @@ def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
     ids = np.concatenate(held_ids)
     weight = 1.0 / np.bincount(ids, minlength=len(table))[ids]  # a row is one piece of evidence
     return dc.calibrate(np.concatenate(lqs, axis=1), np.concatenate(lys), np.concatenate(ds),
-                        weight, folds, kept=np.concatenate(kept), span=span)
+                        weight, folds, kept=np.concatenate(kept), span=span,
+                        compute_span=cspan)
 
 
 N_PRIOR = 500  # prior draws stored with every fit (about a second; a few hundred kB)

@@ -39,7 +39,9 @@ nested Monte Carlo with *fantasy* outcomes:
 1. draw J scenarios; scenario j takes a reference draw ``theta_(s_j)`` and simulates the
    log-loss of every observable (each candidate run, and each new teacher's own supervised
    run) as ``log f(x; theta_(s_j)) + sigma_(s_j) eps`` with Normal or, when the posterior has
-   ``nu``, Student-t noise (the fit's likelihood, from :meth:`Posterior.noise_draws`);
+   ``nu``, Student-t noise (the fit's likelihood, from :meth:`Posterior.noise_draws`; under
+   ``error="heteroscedastic"`` sigma is each run's own, at its compute:
+   :meth:`Posterior.noise_scale`);
 2. in scenario j, each draw s gets weight ``w_js ∝ prod_(b in B) p(y_jb | theta_s)``
    (the same likelihood), excluding the reference draw itself so inner and outer samples
    are independent (leave-one-out);

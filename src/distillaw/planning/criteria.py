@@ -30,19 +30,23 @@ class _Fantasies:
         self.ref = rng.choice(S, J, replace=J > S)
         eps = (rng.standard_normal((J, O)) if nu is None
                else rng.standard_t(nu[self.ref][:, None], (J, O)))
-        self.y = mu_obs[self.ref] + sigma[self.ref][:, None] * eps  # (J, O)
+        # sigma (S,) is one noise scale per draw; (S, O) a scale per draw and observable
+        # (a heteroscedastic fit's noise at each run's compute)
+        sigma = np.asarray(sigma, float)
+        sigma = np.broadcast_to(sigma[:, None] if sigma.ndim == 1 else sigma, (S, O))
+        self.y = mu_obs[self.ref] + sigma[self.ref] * eps  # (J, O)
         self.mu = mu_obs
         self.sigma = sigma
         self.nu = nu
-        self.const = _ll_const(sigma, nu)
+        self.const = _ll_const(sigma, None if nu is None else nu[:, None])  # (S, O)
         self._cache = None
         if O * J * S * 4 <= _CACHE_BYTES:
             self._cache = np.stack([self._compute(o) for o in range(O)]).astype(np.float32)
 
     def _compute(self, o: int) -> np.ndarray:
         nu = None if self.nu is None else self.nu[None, :]
-        return _loglik(self.y[:, o][:, None], self.mu[None, :, o], self.sigma[None, :], nu,
-                       self.const[None, :])
+        return _loglik(self.y[:, o][:, None], self.mu[None, :, o], self.sigma[None, :, o], nu,
+                       self.const[None, :, o])
 
     def ll(self, o: int) -> np.ndarray:
         """(J, S) log-likelihood of observable ``o``'s fantasy outcomes."""
@@ -170,14 +174,16 @@ class _ImportanceState:
 class _LinearState:
     """Gaussian conditioning of (target, outcomes) with moments from the draws."""
 
-    def __init__(self, mu_obs: np.ndarray, T: np.ndarray, noise_var: float,
+    def __init__(self, mu_obs: np.ndarray, T: np.ndarray, noise_var,
                  cand_obs: list[list[int]], extra_cov: np.ndarray | None = None):
+        # noise_var: a scalar, or (O,) one per observable (heteroscedastic noise)
         P = T.shape[1]
         Z = np.concatenate([T, mu_obs], axis=1)
         cov = np.cov(Z, rowvar=False).reshape(Z.shape[1], Z.shape[1])
         if extra_cov is not None:  # the law's discrepancy (see _drift_cov)
             cov = cov + extra_cov
-        cov[P:, P:] += np.eye(mu_obs.shape[1]) * noise_var
+        cov[P:, P:] += np.diag(np.broadcast_to(np.asarray(noise_var, float),
+                                               (mu_obs.shape[1],)))
         self.cov = cov
         self.P = P
         self.cand_obs = cand_obs
@@ -259,10 +265,12 @@ class _AutoState:
 class _DOptState:
     """Pseudo-Bayesian D-optimality on finite-difference Jacobians over a subset of draws."""
 
-    def __init__(self, jac: np.ndarray, noise_var: float, prior_prec: np.ndarray,
+    def __init__(self, jac: np.ndarray, noise_var, prior_prec: np.ndarray,
                  cand_obs: list[list[int]]):
-        # jac: (O, R, p) Jacobians of each observable at R draws.
-        self.fisher = np.einsum("orp,orq->opq", jac, jac) / (jac.shape[1] * noise_var)
+        # jac: (O, R, p) Jacobians of each observable at R draws; noise_var scalar or (O,).
+        nv = np.broadcast_to(np.asarray(noise_var, float), (jac.shape[0],))
+        self.fisher = (np.einsum("orp,orq->opq", jac, jac)
+                       / (jac.shape[1] * nv[:, None, None]))
         self.A = prior_prec
         self.cand_obs = cand_obs
         self.observed: set[int] = set()
@@ -303,6 +311,18 @@ def _observables(posterior: Posterior, pool: pd.DataFrame, params_by_group: dict
     tindex = {k: len(pool) + j for j, k in enumerate(teachers)}
     cand_obs = [[c] + ([tindex[keys[c]]] if keys[c] is not None else []) for c in range(len(pool))]
     return np.concatenate([mu_c, mu_t], axis=1), cand_obs, teachers
+
+
+def _observable_points(pool: pd.DataFrame, keys: np.ndarray, teachers: list) -> pd.DataFrame:
+    """(N, D) of every observable of :func:`_observables`, in its order: each candidate run
+    (the student's for a distillation run), then each new teacher's own run."""
+    n = pool["N"].to_numpy(float).tolist()
+    d = pool["D"].to_numpy(float).tolist()
+    for key in teachers:
+        i = int(np.flatnonzero(keys == key)[0])
+        n.append(float(pool["N_T"].iloc[i]))
+        d.append(float(pool["D_T"].iloc[i]))
+    return pd.DataFrame({"N": n, "D": d})
 
 
 def _jacobians(posterior: Posterior, pool: pd.DataFrame, params_by_group: dict,

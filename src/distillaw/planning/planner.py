@@ -24,6 +24,7 @@ from .criteria import (
     _ImportanceState,
     _jacobians,
     _LinearState,
+    _observable_points,
     _observables,
 )
 from .pools import _prepare_pool, pool_costs
@@ -144,7 +145,14 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
     if not np.all(np.isfinite(mu_obs)):
         bad = int(np.flatnonzero(~np.isfinite(mu_obs).all(axis=0))[0])
         raise PlanningError(f"the law is not finite for pool row {min(bad, len(pool) - 1) + 1}")
-    noise_var = float(np.mean(sigma ** 2))
+    # Each observable's own noise: under error="heteroscedastic" a run's noise depends on
+    # its compute (a cheap run is noisier when the fit's trend says so); else sigma.
+    try:
+        sigma = posterior.noise_scale(_observable_points(pool, keys, teachers),
+                                      max_draws=S, seed=seed)  # (S, O)
+    except PosteriorError as exc:
+        raise PlanningError(f"posterior: {exc}") from None
+    noise_var = np.mean(sigma ** 2, axis=0)  # (O,)
     extra, drift_info = _drift(drift, criterion, posterior, tgt, pool, keys, teachers)
     info: dict = {"draws": S, "pool_size": len(pool), "new_teachers": len(teachers),
                   "cost_model": fm.to_dict(), "teacher_inference": teacher_inference,
