@@ -85,6 +85,9 @@ def test_compute_outside_the_fitted_range_counts_as_distance():
     old = {k: v for k, v in disc.to_dict().items() if k != "compute_span"}
     np.testing.assert_allclose(dc.Discrepancy.from_dict(old).distance(fitted, new,
                                                                       "supervised"), row)
+    for bad in ([1.0], {"supervised": "wide"}):  # a malformed unit: one typed error
+        with pytest.raises(dc.DiscrepancyError, match="malformed discrepancy record"):
+            dc.Discrepancy.from_dict(disc.to_dict() | {"compute_span": bad})
 
 
 def _widening(disc, sd0, d):

@@ -412,7 +412,7 @@ class Discrepancy:
                        tuple(d.get("folds", ())), dict(d.get("span") or {}), nu,
                        {str(k): float(v) for k, v in (d.get("q_weights") or {}).items()},
                        {str(k): float(v) for k, v in (d.get("compute_span") or {}).items()})
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise DiscrepancyError(f"malformed discrepancy record: {e}") from None
 
     def summary(self) -> str:
