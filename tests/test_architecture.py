@@ -27,7 +27,7 @@ LAYERS: dict[str, int] = {
     "data": 2,
     # 3 things read or derived from tables and laws
     "loaders": 3, "priors": 3, "risk": 3, "draws": 3, "published": 3, "extrapolation": 3,
-    "error_terms": 3, "discrepancy": 3, "cards": 3, "teachers": 3,
+    "error_terms": 3, "discrepancy": 3, "hsgp": 3, "cards": 3, "teachers": 3,
     # the peers' Huber + bootstrap fit (laws, published coefficients)
     "baseline": 4,
     # 4 models (PyMC builders), the posterior, the simulator

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import cards
+from . import cards, hsgp
 from ._compat import import_arviz
 from .cards import GROUP_DIM, SAVED_FILES, check_save_target, draws_hash, interval_columns
 from .draws import thin_index
@@ -37,6 +37,8 @@ from .laws.distillation import PARAMS as DIS_PARAMS
 from .laws.distillation import distillation_loss
 from .laws.supervised import supervised_loss
 from .teachers import OptimalTeacher, capacity_gap_from_distillation, optimal_teacher
+
+GP_WEIGHTS = "gp_weights"  # error="gp": HSGP basis weights per draw (see distillaw.hsgp)
 
 # Re-exported: callers import the saved-folder helpers from here too.
 __all__ = ["GROUP_DIM", "SAVED_FILES", "OptimalTeacher", "Posterior",
@@ -209,6 +211,10 @@ class Posterior:
             out[p] = np.asarray(da.values, float).reshape(-1)
         if "gamma" not in out and "E" in out:
             out["gamma"] = np.ones_like(out["E"])
+        if GP_WEIGHTS in post.data_vars:
+            # error="gp": the discrepancy's basis weights, (S, M), thinned with the rest
+            out[GP_WEIGHTS] = np.asarray(post[GP_WEIGHTS].transpose("chain", "draw", ...).values,
+                                         float).reshape(self.n_draws, -1)
         idx = thin_index(self.n_draws, max_draws, seed)
         return out if idx is None else {k: v[idx] for k, v in out.items()}
 
@@ -338,6 +344,8 @@ class Posterior:
         sup = {k: col[k] for k in SUP_PARAMS}
         L_sup = supervised_loss(N, D, **sup)
         if self.law == "supervised":
+            if GP_WEIGHTS in p:  # error="gp": the law plus its fitted discrepancy surface
+                L_sup = L_sup * np.exp(hsgp.offsets(p[GP_WEIGHTS], N[0], D[0], self._gp_box()))
             return L_sup
         sup_rows = ((df["kind"].astype(str) == "supervised").to_numpy() if "kind" in df.columns
                     else np.zeros(len(df), bool))
@@ -360,6 +368,13 @@ class Posterior:
             is_sup = (df["kind"].astype(str) == "supervised").to_numpy()[None, :]
             return np.where(is_sup, L_sup, L_dist)
         return L_dist
+
+    def _gp_box(self) -> dict:
+        bx = (self.model_info or {}).get("gp")
+        if not bx:
+            raise PosteriorError("this posterior has GP weights but no GP box (card "
+                                 "'model.gp'); it cannot evaluate its discrepancy")
+        return bx
 
     def predict(self, points, ci: float = 0.9, *, group: str | None = None,
                 predictive: bool = False, seed: int = 0) -> pd.DataFrame:

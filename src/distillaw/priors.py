@@ -55,6 +55,9 @@ tau_rw                 structured: discrepancy sd per sqrt(e-fold of compute N D
                        motion in log compute, anchored at the data's median); HalfNormal(0.02).
 tau_lt                 structured: the same along log L_T inside each curve (per sqrt(unit of
                        log L_T)); HalfNormal(0.05). See :mod:`distillaw.error_terms`.
+gp_eta                 error="gp" (supervised law): sd of the GP discrepancy on log-loss;
+                       HalfNormal(0.02). See :mod:`distillaw.hsgp`.
+gp_ls_N, gp_ls_D       its length scales in decades of N and of D; LogNormal(0, 0.4).
 =====================  =========================================================================
 
 c1 is not sampled: it is ``c1 = (c1 f1) / f1`` with ``log(c1 f1) = kappa + (1/f1) log d1``;
@@ -87,7 +90,7 @@ from .errors import PriorError
 from .laws import FORMS, LAWS
 
 LIKELIHOODS = ("student_t", "normal")
-ERRORS = ("structured", "iid", "heteroscedastic")
+ERRORS = ("structured", "iid", "heteroscedastic", "gp")
 # The default error model, chosen by measurement (issue 11, held-out largest runs, each
 # fitted with the calibrated extrapolation, 90% target 0.85-0.95): heteroscedastic covered
 # 0.94 of Porian's 87 (iid: 1.00 at 4x the width) and 0.92 of Epoch's 38 (iid: 0.82),
@@ -136,6 +139,14 @@ STRUCTURED_NAMES = {"supervised": ("tau_rw",),
                     "distillation": ("tau_curve", "tau_rw", "tau_lt"),
                     "capacity-gap": ()}
 STRUCTURED_SDS = {"tau_curve": 0.02, "tau_rw": 0.02, "tau_lt": 0.05}
+# error="gp" (supervised law): heteroscedastic noise plus a Gaussian-process discrepancy in
+# (log10 N, log10 D), see :mod:`distillaw.hsgp`. eta: its sd on log-loss (HalfNormal(0.02):
+# a law off by a few percent somewhere in its range is the case it is for); length scales in
+# decades, LogNormal around 1 decade (a scaling-law grid steps about a decade; shorter
+# wiggles are noise, longer ones the law's own business).
+GP_NAMES = ("gp_eta", "gp_ls_N", "gp_ls_D")
+GP_ETA_SD = 0.02
+GP_LS = (0.0, 0.4)  # LogNormal(mu, sigma) of each length scale, decades
 # Parameters that vary by group in a hierarchical supervised fit, unless told otherwise.
 DEFAULT_GROUP_PARAMS = ("log_E", "log_A_ref", "log_B_ref", "log_alpha", "log_beta")
 # ... and in a hierarchical capacity-gap fit (teacher families): the slope and the ratio at
@@ -192,8 +203,11 @@ def prior_names(law: str, form: str = "busbridge", likelihood: str = "student_t"
         noise = ("sigma",) + STRUCTURED_NAMES[law]
     else:
         noise = NOISE_NAMES[likelihood]
-        if error == "heteroscedastic" and law != "capacity-gap":
+        if error in ("heteroscedastic", "gp") and law != "capacity-gap":
             noise = noise + (TREND_NAME,)
+        if error == "gp":
+            _check_gp(law)
+            noise = noise + GP_NAMES
     if law == "supervised":
         return SUPERVISED_NAMES[form] + noise
     if law == "distillation":
@@ -341,9 +355,20 @@ def default_priors(law: str, form: str = "busbridge", *, likelihood: str = "stud
         # model then "explains" systematic error as ever heavier tails (nu ~ 1.85 on the
         # digitised Busbridge table under the old unshifted Gamma(2, 0.1)).
         out["nu"] = P("Gamma", alpha=2.0, beta=0.1, transform=NU_SHIFT)
-    if error == "heteroscedastic" and law != "capacity-gap":
+    if error in ("heteroscedastic", "gp") and law != "capacity-gap":
         out[TREND_NAME] = P("Normal", mu=0.0, sigma=TREND_SD)
+    if error == "gp":
+        _check_gp(law)
+        out["gp_eta"] = P("HalfNormal", sigma=GP_ETA_SD)
+        for name in GP_NAMES[1:]:
+            out[name] = P("LogNormal", mu=GP_LS[0], sigma=GP_LS[1])
     return out
+
+
+def _check_gp(law: str) -> None:
+    if law != "supervised":
+        raise PriorError(f"error='gp' (a GP discrepancy in log N, log D) is for the supervised "
+                         f"law; the {law} law has iid, heteroscedastic or structured errors")
 
 
 def as_prior(name: str, value):

@@ -239,7 +239,8 @@ def update(posterior: Posterior, new_rows: pd.DataFrame, *, ess_min: float = DEF
 
 
 def _check_iid(posterior: Posterior) -> None:
-    if posterior.error not in ("iid", "heteroscedastic"):
+    # (error="gp": rows are independent given each draw's GP weights, which loss_draws uses)
+    if posterior.error not in ("iid", "heteroscedastic", "gp"):
         raise PosteriorError("re-weighting needs the iid error model (the structured model's "
                              "rows are not independent); refit with distillaw.fit")
     if posterior.law not in ("supervised", "distillation"):

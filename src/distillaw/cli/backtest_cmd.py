@@ -23,7 +23,7 @@ def backtest_command(
     form: str = typer.Option(None, "--form", help="chinchilla | busbridge (default busbridge)"),
     group: str = typer.Option(None, "--group", help="Column to pool over (hierarchical)."),
     error: str = typer.Option(None, "--error", help="Error model passed to fit: iid | "
-                              "heteroscedastic | structured."),
+                              "heteroscedastic | structured | gp."),
     likelihood: str = typer.Option("student_t", "--likelihood", help="student_t | normal"),
     extrapolation: str = typer.Option(None, "--extrapolation", help="auto | calibrate | none: "
                                       "learn how the error grows away from the data by "

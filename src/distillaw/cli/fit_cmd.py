@@ -103,7 +103,9 @@ def fit_command(
                                    "with compute; the default) | iid (one noise scale) | "
                                    "structured "
                                    "(experimental: curve offsets + a discrepancy growing with "
-                                   "distance from the data)"),
+                                   "distance from the data) | gp (supervised law: "
+                                   "heteroscedastic noise + a smooth discrepancy surface in "
+                                   "log N, log D)"),
     extrapolation: str = typer.Option("auto", "--extrapolation",
                                       help="auto | calibrate | none: learn how the error "
                                            "grows away from the data by leaving the largest "

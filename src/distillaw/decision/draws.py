@@ -35,6 +35,9 @@ def _point_or_draws(obj, what: str, group: str | None, max_draws: int | None,
 def _collect_draws(posterior, supervised, group, max_draws, seed) -> tuple[str, dict]:
     """Draws of every parameter the allocation needs, all of one length S."""
     p = _point_or_draws(posterior, "posterior", group, max_draws, seed)
+    if "gp_weights" in p:  # never dropped silently: the allocation evaluates the law alone
+        raise DecisionError("allocation does not yet use a GP discrepancy (error='gp'); decide "
+                            "on a fit with error='heteroscedastic'")
     law = getattr(posterior, "law", None) or ("distillation" if "A_prime" in p else "supervised")
     if law not in ("supervised", "distillation"):
         raise DecisionError(f"allocation needs a supervised or distillation posterior, not {law}")

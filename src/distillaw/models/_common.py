@@ -29,6 +29,8 @@ class Built:
     reference: dict
     table: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    # Build-time records a prediction needs besides the draws (``"gp"``: the HSGP box).
+    extra: dict = field(default_factory=dict)
 
     def info(self) -> dict:
         """JSON-ready record of what was resolved at build time (stored on the card)."""
@@ -36,7 +38,7 @@ class Built:
                 "n_obs": int(len(self.table)),
                 "n_by_kind": {str(k): int(v) for k, v in
                               self.table["kind"].value_counts().items()},
-                "notes": list(self.notes)}
+                "notes": list(self.notes), **self.extra}
 
 
 def group_labels(rows: pd.DataFrame, column: str) -> pd.Series:
@@ -121,7 +123,7 @@ def noise_vars(priors: dict, spec: ModelSpec) -> dict:
     out = {"sigma": create(priors, "sigma")[0]}
     if spec.likelihood == "student_t":
         out["nu"] = create(priors, "nu")[0]
-    if spec.error == "heteroscedastic":
+    if spec.error in ("heteroscedastic", "gp"):
         out["sigma_trend"] = create(priors, "sigma_trend")[0]
     return out
 

@@ -53,7 +53,7 @@ class ModelSpec:
         ``s`` and ``log_k_ref``).
     reference : mapping, optional
         ``{"N": ..., "D": ...}`` reference sizes; default: geometric means of the data.
-    error : {"iid", "heteroscedastic", "structured"} or None
+    error : {"iid", "heteroscedastic", "structured", "gp"} or None
         Error model around the law (see :mod:`distillaw.models.error`). ``None`` (default):
         :func:`distillaw.priors.default_error`, ``"heteroscedastic"`` for the supervised and
         distillation laws, chosen by held-out coverage (see ``DEFAULT_ERROR``), ``"iid"``
@@ -70,6 +70,10 @@ class ModelSpec:
         Epoch's points with the top two budgets held out it covers more (90%: 0.82 vs 0.71)
         but with a worse interval score, and on the digitised Busbridge table it does not
         yet sample in reasonable time.
+        ``"gp"`` (supervised law, opt-in): heteroscedastic noise plus a smooth
+        Gaussian-process discrepancy ``f(log10 N, log10 D)`` added to the law
+        (:mod:`distillaw.hsgp`): the law's systematic misfit near the data, reverting to its
+        prior sd ``gp_eta`` away from it.
     """
 
     law: str
@@ -98,6 +102,10 @@ class ModelSpec:
                              "error='iid'")
         if self.law not in LAWS:
             raise ModelError(f"unknown law {self.law!r}; choose one of {', '.join(LAWS)}")
+        if self.error == "gp" and self.law != "supervised":
+            raise ModelError(f"error='gp' (a Gaussian-process discrepancy in log N, log D) is "
+                             f"for the supervised law; the {self.law} law takes error="
+                             "'iid', 'heteroscedastic' or 'structured'")
         form = default_form(self.law) if self.form is None else self.form
         allowed = (CAPACITY_GAP_FORM,) if self.law == "capacity-gap" else SUPERVISED_FORMS
         if form not in allowed:

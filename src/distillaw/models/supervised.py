@@ -23,6 +23,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
+from .. import hsgp
 from ..errors import ModelError
 from ..laws.supervised import log_supervised_loss
 from ..priors import DEFAULT_GROUP_PARAMS, resolve_priors
@@ -85,6 +86,10 @@ def build_supervised(spec: ModelSpec, table: pd.DataFrame) -> Built:
                                                  "group" if gidx is not None else None)
         mu = sup_log_loss(per_row, lN, lD)
         natural(params, priors, ref, spec.form)
+        if spec.error == "gp":
+            gp_box = hsgp.box(rows["N"], rows["D"])
+            jac = law_gradient(priors, names, lN, lD, y)
+            mu = mu + gp_term(priors, gp_box, rows["N"], rows["D"], jac)
         if spec.error == "structured":
             from .error import marginal_likelihood
 
@@ -92,7 +97,62 @@ def build_supervised(spec: ModelSpec, table: pd.DataFrame) -> Built:
         else:
             likelihood("log_L", mu, y, spec, noise_vars(priors, spec), "run",
                        log_compute=lN + lD)
-    return Built(model, spec, priors, ref, rows, notes)
+    built = Built(model, spec, priors, ref, rows, notes)
+    if spec.error == "gp":
+        built.extra["gp"] = gp_box
+    return built
+
+
+def gp_term(priors: dict, gp_box: dict, N, D, jac: np.ndarray):
+    """The GP discrepancy ``f(log10 N, log10 D)`` at the fitted rows (:mod:`distillaw.hsgp`),
+    non-centred (``z ~ Normal(0, 1)`` per basis function) and orthogonal over the fitted
+    rows to the law's gradient ``jac`` (:func:`distillaw.hsgp.orthogonal_weights`). The
+    weights are stored as ``gp_weights`` so that a prediction needs only them and the box."""
+    model = pm.modelcontext(None)
+    M = hsgp.n_basis(gp_box)
+    model.add_coord("gp_basis", np.arange(M))
+    eta = create(priors, "gp_eta")[0]
+    ls_N = create(priors, "gp_ls_N")[0]
+    ls_D = create(priors, "gp_ls_D")[0]
+    z = pm.Normal("gp_z", 0.0, 1.0, dims="gp_basis")
+    phi = hsgp.basis(N, D, gp_box)  # constants: the data's own coordinates
+    s = hsgp.sqrt_spectral(eta, ls_N, ls_D, gp_box)
+    C = pt.as_tensor_variable(jac.T @ phi)  # (K, M): the law's directions in weight space
+    w = pm.Deterministic("gp_weights", hsgp.orthogonal_weights(s * z, s ** 2, C),
+                         dims="gp_basis")
+    return pt.dot(pt.as_tensor_variable(phi), w)
+
+
+def law_gradient(priors: dict, names: list[str], lN, lD, y) -> np.ndarray:
+    """``(P, K)``: the gradient of the log law at the fitted rows in its sampled
+    parameters ``names``, at the law's own robust fit (least squares with a soft-l1 loss
+    on log-loss, the priors as a penalty; one group for a hierarchical table: the
+    directions, not the values, are what matter). NumPy, once per build."""
+    from scipy.optimize import least_squares
+
+    mu0 = np.array([float(priors[n].parameters.get("mu", 0.0)) for n in names])
+    sd0 = np.array([float(priors[n].parameters.get("sigma", 1.0)) for n in names])
+    scale = 0.01  # residuals in units of 1% of the loss: soft-l1 turns linear past that
+
+    def law(theta):
+        return sup_log_loss_np(dict(zip(names, theta)), lN, lD)
+
+    def resid(theta):
+        return np.concatenate([(law(theta) - y) / scale, (theta - mu0) / sd0])
+
+    res = least_squares(resid, mu0, loss="soft_l1", x_scale=sd0)
+    theta, eps = res.x, 1e-5
+    cols = [(law(theta + eps * e) - law(theta - eps * e)) / (2 * eps)
+            for e in np.eye(len(theta))]
+    return np.column_stack(cols)
+
+
+def sup_log_loss_np(p: dict, lN_centred, lD_centred):
+    """:func:`sup_log_loss` for NumPy parameter values (the same law function)."""
+    gamma = np.exp(p["log_gamma"]) if "log_gamma" in p else 1.0
+    return log_supervised_loss(lN_centred, lD_centred, log_E=p["log_E"], log_A=p["log_A_ref"],
+                               log_B=p["log_B_ref"], alpha=np.exp(p["log_alpha"]),
+                               beta=np.exp(p["log_beta"]), gamma=gamma)
 
 
 def sup_log_loss(p: dict, lN_centred, lD_centred):

@@ -1,0 +1,127 @@
+"""error="gp": a Gaussian-process discrepancy in (log10 N, log10 D) on top of the supervised law.
+
+The HSGP basis is checked against the exact squared-exponential covariance it approximates,
+NumPy against PyTensor, and a real NUTS fit recovers a systematic bump the law cannot
+express; the saved posterior predicts the same after a reload.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from distillaw import fit, hsgp
+from distillaw.errors import DecisionError, ModelError
+from distillaw.models import ModelSpec
+from distillaw.posterior import Posterior
+from distillaw.priors import default_priors, prior_names
+
+
+def _bump(N, D):
+    # Systematic misfit the law cannot express: +-3% across the N range at fixed compute.
+    return 0.03 * np.sin(1.5 * (np.log10(np.asarray(N, float)) - 8.0))
+
+
+def test_basis_reproduces_the_squared_exponential_covariance():
+    N = np.geomspace(1e7, 1e9, 5)
+    D = np.geomspace(1e10, 1e9, 5)
+    # Enough basis functions and margin for these length scales: the approximation is then
+    # the kernel itself (Riutort-Mayol et al. 2023: m > 1.75 L / ls per coordinate).
+    bx = hsgp.box(N, D, m=24, margin=3.0)
+    phi = hsgp.basis(N, D, bx)
+    s = hsgp.sqrt_spectral(0.02, 0.7, 0.9, bx)
+    approx = (phi * s ** 2) @ phi.T
+    x = np.column_stack([np.log10(N), np.log10(D)])
+    d2 = ((x[:, None, 0] - x[None, :, 0]) / 0.7) ** 2 + ((x[:, None, 1] - x[None, :, 1]) / 0.9) ** 2
+    exact = 0.02 ** 2 * np.exp(-0.5 * d2)
+    np.testing.assert_allclose(approx, exact, atol=2e-3 * 0.02 ** 2)
+    # outside the box the discrepancy is zero (the law alone)
+    far = hsgp.basis([1e30], [1e9], bx)
+    assert np.all(far == 0)
+
+
+def test_spectral_density_numpy_and_pytensor_agree():
+    import pytensor.tensor as pt
+
+    bx = hsgp.box([1e7, 1e9], [1e9, 1e11])
+    want = hsgp.sqrt_spectral(0.03, 0.6, 1.2, bx)
+    got = hsgp.sqrt_spectral(pt.as_tensor(0.03), pt.as_tensor(0.6), pt.as_tensor(1.2), bx).eval()
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert want.shape == (hsgp.n_basis(bx),)
+
+
+def test_priors_and_spec():
+    names = prior_names("supervised", "chinchilla", "student_t", "gp")
+    assert names[-6:] == ("sigma", "nu", "sigma_trend", "gp_eta", "gp_ls_N", "gp_ls_D")
+    pri = default_priors("supervised", "chinchilla", error="gp")
+    assert pri["gp_eta"].distribution == "HalfNormal"
+    with pytest.raises(ModelError, match="supervised law"):
+        ModelSpec("distillation", error="gp")
+
+
+@pytest.fixture(scope="module")
+def gp_fit(isoflop_runs):
+    t = isoflop_runs(np.geomspace(1e17, 1e20, 4), sigma=1e-9, seed=3)
+    t["L_true"] = t["L_true"] * np.exp(_bump(t["N"], t["D"]))
+    t["L"] = t["L_true"] * np.exp(0.003 * np.random.default_rng(3).standard_normal(len(t)))
+    post = fit(t, "supervised", form="chinchilla", error="gp", draws=300, tune=400, chains=2,
+               seed=1, progressbar=False, extrapolation="none")
+    return t, post
+
+
+def test_gp_fit_recovers_a_systematic_bump(gp_fit):
+    t, post = gp_fit
+    d = post.diagnostics()
+    assert d["divergences"] == 0 and d["r_hat_max"] < 1.05
+    assert post.sampler["mass_matrix"] == "low-rank"  # the default for error="gp"
+    med = np.median(np.log(post.loss_draws(t)), axis=0)
+    err = np.abs(med - np.log(t["L_true"].to_numpy()))
+    # the bump is +-3%; law + GP tracks the noise-free truth to well under that
+    assert np.median(err) < 0.004, np.median(err)
+    eta = post.idata.posterior["gp_eta"].values.ravel()
+    assert np.quantile(eta, 0.05) > 0.005  # the data say there is a discrepancy
+    # far outside the fitted box the discrepancy is gone: the law alone
+    far = {"N": [1e14], "D": [1e16]}
+    assert post.param_draws()["gp_weights"].shape == (post.n_draws, hsgp.n_basis(
+        post.model_info["gp"]))
+    law_only = dict(post.param_draws())
+    law_only.pop("gp_weights")
+    np.testing.assert_allclose(post.loss_draws(far), post.loss_draws(far, params=law_only))
+
+
+def test_gp_posterior_saves_reloads_and_predicts_the_same(gp_fit, tmp_path):
+    t, post = gp_fit
+    post.save(tmp_path / "gp")
+    back = Posterior.load(tmp_path / "gp")
+    pts = t.iloc[[0, 17, 39]].reset_index(drop=True)
+    np.testing.assert_allclose(back.loss_draws(pts), post.loss_draws(pts), rtol=1e-6)
+    np.testing.assert_allclose(back.predictive_draws(pts, seed=4),
+                               post.predictive_draws(pts, seed=4), rtol=1e-6)
+
+
+def test_allocation_refuses_a_gp_posterior_rather_than_drop_it(gp_fit):
+    from distillaw.decision import allocate
+
+    _, post = gp_fit
+    with pytest.raises(DecisionError, match="error='gp'"):
+        allocate(post, budget=1e21)
+
+
+def test_orthogonal_weights_are_the_conditioned_prior():
+    import pytensor.tensor as pt
+
+    rng = np.random.default_rng(0)
+    M, K = 12, 3
+    lam = rng.uniform(0.1, 2.0, M)
+    C = rng.standard_normal((K, M))
+    a = np.sqrt(lam)[:, None] * rng.standard_normal((M, 20000))
+    w = np.column_stack([hsgp.orthogonal_weights(a[:, i], lam, C) for i in range(200)])
+    np.testing.assert_allclose(C @ w, 0, atol=1e-10)  # the constraint holds exactly
+    # covariance of the conditioned Gaussian: Lam - Lam C^T (C Lam C^T)^-1 C Lam, by hand
+    L = np.diag(lam)
+    want = L - L @ C.T @ np.linalg.solve(C @ L @ C.T, C @ L)
+    P = np.eye(M) - L @ C.T @ np.linalg.solve(C @ L @ C.T, C)
+    W = P @ a  # the same map, applied to every draw at once
+    np.testing.assert_allclose(np.cov(W), want, atol=0.05 * lam.max())
+    got = hsgp.orthogonal_weights(pt.as_tensor(a[:, 0]), pt.as_tensor(lam), pt.as_tensor(C))
+    np.testing.assert_allclose(got.eval(), w[:, 0], rtol=1e-7, atol=1e-12)
