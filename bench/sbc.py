@@ -9,7 +9,10 @@ cover the truth 90% of the time; with 20 data sets x 5 parameters we expect 80-9
 Each error model (``--errors structured,iid,heteroscedastic``) is calibrated on data from
 its own prior (structured: the law times a Brownian compute discrepancy with Normal noise;
 iid: Student-t noise; heteroscedastic: Student-t noise whose scale changes with compute by
-the drawn ``sigma_trend``). Besides parameter coverage it prints the coverage and median width of the 90%
+the drawn ``sigma_trend``; gp: the heteroscedastic truth with no discrepancy at all, i.e.
+the GP's amplitude at the edge of its prior, the case where it must not widen the intervals
+-- its own draws are orthogonalised against the law at the fitted rows, a data-dependent
+prior that an exact SBC cannot simulate from). Besides parameter coverage it prints the coverage and median width of the 90%
 predictive interval of a new run at 10x the largest fitted compute, so the two models'
 widths can be compared: the structured model must not buy coverage by being wide. Every
 fit also calibrates the extrapolation (``extrapolation="calibrate"``): on these

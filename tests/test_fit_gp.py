@@ -93,6 +93,8 @@ def test_gp_posterior_saves_reloads_and_predicts_the_same(gp_fit, tmp_path):
     t, post = gp_fit
     post.save(tmp_path / "gp")
     back = Posterior.load(tmp_path / "gp")
+    assert "GP discrepancy box" in (tmp_path / "gp" / "card.md").read_text()
+    assert "gp_eta" in back.summary().index
     pts = t.iloc[[0, 17, 39]].reset_index(drop=True)
     np.testing.assert_allclose(back.loss_draws(pts), post.loss_draws(pts), rtol=1e-6)
     np.testing.assert_allclose(back.predictive_draws(pts, seed=4),

@@ -142,6 +142,12 @@ def card_markdown(post, card: Mapping | None = None) -> str:
         if model.get("reference"):
             lines.append("- reference sizes (prefactors are sampled there): " + ", ".join(
                 f"{k} = {v:.4g}" for k, v in model["reference"].items()))
+        if model.get("gp"):  # error="gp": where the discrepancy's basis lives
+            bx = model["gp"]
+            lines.append("- GP discrepancy box (log10 N, log10 D): " + ", ".join(
+                f"{k} {c:.3g} +- {h:.3g}" for k, c, h in zip(("N", "D"), bx["center"],
+                                                             bx["L"], strict=True))
+                + f"; {bx['m'][0]} x {bx['m'][1]} basis functions (zero outside the box)")
         lines += [f"- note: {n}" for n in model.get("notes", [])] + [""]
     if model.get("arviz"):
         az_info = model["arviz"]

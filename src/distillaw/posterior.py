@@ -570,7 +570,7 @@ class Posterior:
         az = import_arviz()
         post = self.idata.posterior
         names = [p for p in LAW_PARAMS[self.law] if p in post.data_vars]
-        names += [p for p in ("sigma", "nu") if p in post.data_vars]
+        names += [p for p in ("sigma", "nu", "gp_eta", "gp_ls_N", "gp_ls_D") if p in post.data_vars]
         diag_cols = ("mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat")
         if post.sizes["chain"] >= 2 and post.sizes["draw"] >= 4:
             out = az.summary(self.idata, var_names=names, hdi_prob=ci, round_to="none")

@@ -435,7 +435,9 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         noise (its scale changes with compute) for the supervised and distillation laws,
         chosen by held-out coverage (:data:`distillaw.priors.DEFAULT_ERROR`); ``"iid"`` one
         noise scale for every run; ``"structured"`` (experimental) adds curve offsets and
-        discrepancies that grow with distance from the data.
+        discrepancies that grow with distance from the data; ``"gp"`` (supervised law,
+        opt-in) adds a smooth Gaussian-process discrepancy in (log N, log D) orthogonal to
+        the law (:mod:`distillaw.hsgp`) and defaults to the low-rank mass matrix.
     sampler : {"nutpie", "pymc", "numpyro"}
         NUTS engine; nutpie by default. A missing engine is an error, never a fallback.
     draws, tune, chains, seed, progressbar, target_accept, cores

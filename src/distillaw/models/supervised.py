@@ -130,8 +130,13 @@ def law_gradient(priors: dict, names: list[str], lN, lD, y) -> np.ndarray:
     directions, not the values, are what matter). NumPy, once per build."""
     from scipy.optimize import least_squares
 
-    mu0 = np.array([float(priors[n].parameters.get("mu", 0.0)) for n in names])
-    sd0 = np.array([float(priors[n].parameters.get("sigma", 1.0)) for n in names])
+    def population(prior):
+        # a hierarchical prior's location is itself a Prior: the population's
+        mu = prior.parameters.get("mu")
+        return mu if hasattr(mu, "parameters") else prior
+
+    mu0 = np.array([float(population(priors[n]).parameters.get("mu", 0.0)) for n in names])
+    sd0 = np.array([float(population(priors[n]).parameters.get("sigma", 1.0)) for n in names])
     scale = 0.01  # residuals in units of 1% of the loss: soft-l1 turns linear past that
 
     def law(theta):
