@@ -8,6 +8,22 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Under xdist (make test: 2 workers on CI's 2 cores) each worker's BLAS/OpenMP pool (numpy,
+# torch, and the notebook kernels and CLI subprocesses, which inherit this environment)
+# would start one spinning thread per core and fight the other worker's: notebook 04's
+# plan/run/refit cell took 146 s beside a NUTS test, 57 s with one thread each (41 s
+# alone). Set here, before numpy or torch is imported in the worker; a single-process run
+# keeps every core. nutpie's chain threads are its own and unaffected.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+    # numpy is already loaded by then (a plugin imports it), so its OpenBLAS pool has read
+    # the environment: limit it in place (the kernels and subprocesses read the variables).
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
+
 SHARED_DATA = Path(os.environ.get("DISTILLAW_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 

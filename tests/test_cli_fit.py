@@ -110,7 +110,7 @@ def test_predict_single_point_json(fitted, capsys):
     (["fit", "{data}", "--law", "supervised", "--sampler", "emcee", "--out", "{out}"],
      "unknown sampler"),
     (["fit", "{data}", "--law", "supervised", "--draws", "0", "--out", "{out}"], "--draws"),
-    (["fit", "{data}", "--law", "supervised", "--error", "gp", "--out", "{out}"],
+    (["fit", "{data}", "--law", "supervised", "--error", "arima", "--out", "{out}"],
      "unknown error"),
     (["predict", "{model}", "--N", "1e9", "--D", "2e10", "--ci", "1.2"], "--ci"),
     (["predict", "{missing}", "--N", "1e9", "--D", "2e10"], "no such model directory"),
