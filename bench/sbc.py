@@ -58,6 +58,8 @@ def main(argv=None) -> int:
     ap.add_argument("--errors", default="structured,iid",
                     help="error models, comma-separated; each is calibrated on data simulated "
                          "from its own prior")
+    ap.add_argument("--mass", choices=("diag", "low-rank"), default=None,
+                    help="mass matrix (default: fit()'s own choice for the error model)")
     ap.add_argument("--seed", type=int, default=2025)
     ap.add_argument("--ci", type=float, default=0.9)
     args = ap.parse_args(argv)
@@ -137,13 +139,13 @@ def calibrate(args, error: str) -> None:
         t0 = time.perf_counter()
         post = fit(df, "supervised", form=args.form, priors=priors, reference=ref,
                    error=error, likelihood=likelihood, draws=args.draws, tune=args.tune,
-                   chains=args.chains, seed=i, progressbar=False,
+                   chains=args.chains, seed=i, progressbar=False, mass_matrix=args.mass,
                    extrapolation="calibrate" if args.calibrate else "none")
         bare = post.without_discrepancy() if args.calibrate else post
         y_new = float(new["L"].iloc[0])
-        for p_, hits_, widths_ in ((bare, pred_hits, pred_widths),
-                                   (post, cal_hits, cal_widths)):
-            if p_ is post and not args.calibrate:
+        for j, (p_, hits_, widths_) in enumerate(((bare, pred_hits, pred_widths),
+                                                  (post, cal_hits, cal_widths))):
+            if j == 1 and not args.calibrate:  # bare *is* post then: score it once
                 continue
             pr = p_.predict(new, args.ci, predictive=True)
             hits_.append(float(pr["lower"].iloc[0]) <= y_new <= float(pr["upper"].iloc[0]))

@@ -447,7 +447,8 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         Also store a ``posterior_predictive`` group (replicated log-losses at the fitted
         rows, one per draw). Off by default: it is as large as ``log_likelihood``.
     mass_matrix : {"low-rank", "diag"} or None
-        Mass-matrix adaptation. ``None`` or ``"diag"``: diagonal. ``"low-rank"`` (nutpie
+        Mass-matrix adaptation. ``None``: diagonal, except ``error="gp"`` under nutpie
+        (low-rank). ``"diag"``: diagonal. ``"low-rank"`` (nutpie
         only): the diagonal plus the posterior's strongly correlated directions, much
         faster on large supervised tables (Epoch: 17x ESS/s) but divergent on small or
         hierarchical ones (measured in ``bench/geometry.py``; see the module docstring).
