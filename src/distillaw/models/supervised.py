@@ -24,6 +24,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from .. import hsgp
+from .._xp import namespace
 from ..errors import ModelError
 from ..laws.supervised import log_supervised_loss
 from ..priors import DEFAULT_GROUP_PARAMS, resolve_priors
@@ -140,7 +141,7 @@ def law_gradient(priors: dict, names: list[str], lN, lD, y) -> np.ndarray:
     scale = 0.01  # residuals in units of 1% of the loss: soft-l1 turns linear past that
 
     def law(theta):
-        return sup_log_loss_np(dict(zip(names, theta)), lN, lD)
+        return sup_log_loss(dict(zip(names, theta, strict=True)), lN, lD)
 
     def resid(theta):
         return np.concatenate([(law(theta) - y) / scale, (theta - mu0) / sd0])
@@ -152,20 +153,14 @@ def law_gradient(priors: dict, names: list[str], lN, lD, y) -> np.ndarray:
     return np.column_stack(cols)
 
 
-def sup_log_loss_np(p: dict, lN_centred, lD_centred):
-    """:func:`sup_log_loss` for NumPy parameter values (the same law function)."""
-    gamma = np.exp(p["log_gamma"]) if "log_gamma" in p else 1.0
-    return log_supervised_loss(lN_centred, lD_centred, log_E=p["log_E"], log_A=p["log_A_ref"],
-                               log_B=p["log_B_ref"], alpha=np.exp(p["log_alpha"]),
-                               beta=np.exp(p["log_beta"]), gamma=gamma)
-
-
 def sup_log_loss(p: dict, lN_centred, lD_centred):
-    """Log supervised loss from sampled parameters (per-row expressions)."""
-    gamma = pt.exp(p["log_gamma"]) if "log_gamma" in p else 1.0
+    """Log supervised loss from sampled parameters (per-row expressions): PyTensor
+    variables in the model, NumPy values for :func:`law_gradient`."""
+    xp = namespace(*p.values())
+    gamma = xp.exp(p["log_gamma"]) if "log_gamma" in p else 1.0
     return log_supervised_loss(lN_centred, lD_centred, log_E=p["log_E"], log_A=p["log_A_ref"],
-                               log_B=p["log_B_ref"], alpha=pt.exp(p["log_alpha"]),
-                               beta=pt.exp(p["log_beta"]), gamma=gamma)
+                               log_B=p["log_B_ref"], alpha=xp.exp(p["log_alpha"]),
+                               beta=xp.exp(p["log_beta"]), gamma=gamma)
 
 
 def natural(params: dict, priors: dict, ref: dict, form: str) -> None:
