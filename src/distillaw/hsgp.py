@@ -96,9 +96,10 @@ def orthogonal_weights(a, lam, C):
     """Weights ``w = a - Lam C^T (C Lam C^T)^-1 C a``: prior draws ``a ~ N(0, Lam)`` of the
     basis weights conditioned on ``C w = 0`` (PyTensor in the model; NumPy for checks).
 
-    With ``C = J^T Phi`` (``J`` the law's gradient in its parameters at the fitted rows,
-    ``Phi`` the basis there) the discrepancy is orthogonal, over the fitted rows, to every
-    direction the law's own parameters can move: the law keeps what it can explain and
+    With ``C = U^T Phi`` (``U`` the directions in which the law at the fitted rows moves
+    with its parameters, :func:`distillaw.models.supervised.law_directions`; ``Phi`` the
+    basis there) the discrepancy is orthogonal, over the fitted rows, to every direction
+    the law's own parameters can move: the law keeps what it can explain and
     the GP takes only the rest (Plumlee 2017, "Bayesian calibration with orthogonal
     discrepancy"). Why: an unconstrained GP with a 0.8-decade length scale can imitate the
     law's floor and exponents, and on Epoch's points the law then drifted (beta 0.66 against

@@ -518,9 +518,11 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
     if mass_matrix is None:
         # Diagonal by default: low-rank diverged on small (14-run) and hierarchical tables
         # and in the distillation recovery test; it pays on large supervised tables (opt-in).
-        # error="gp" (nutpie): low-rank, measured on Epoch's 206 training points: 111 leapfrog
-        # steps per draw and 0 divergences, against 416 and 2 with the diagonal one (the GP
-        # weights trade off against the law's prefactors along a few directions).
+        # error="gp" (nutpie): low-rank. On 40 low-noise IsoFLOP runs (tests/test_fit_gp.py)
+        # diagonal left log E unmixed (r_hat 1.24 in 300 draws; low-rank 1.02, 15 steps per
+        # draw); on Epoch's points both are clean (16 vs 64 steps per draw). On 21-run
+        # tables diagonal was cleaner (bench/sbc.py --errors gp: 0 divergences in 12 fits,
+        # low-rank 16): pass mass_matrix="diag" there.
         mass_matrix = "low-rank" if spec.error == "gp" and sampler == "nutpie" else "diag"
     table, path = _load(data, format)
     with warnings.catch_warnings(), _sigint_watch() as interrupted:
