@@ -13,6 +13,12 @@ this bench), with the same seed and draws, and prints one table:
 
 A variant counts only with r_hat <= 1.01 and 0 divergences (the table marks it).
 
+Coordinates (``--coords``, distillation cases only): ``shifted`` is the model as built
+(kappa_ref, log(alpha' gamma'), log(beta' gamma') sampled: ``distillaw.models.distillation``,
+``SHIFTS``); ``unshifted`` is the same model with ``SHIFTS`` emptied for the run, i.e.
+kappa, log alpha', log beta' sampled directly (the baseline before the shift). Variants are
+mass matrix x coordinates, the first listed of each the baseline.
+
 Cases (``--cases``, comma-separated):
 
 - ``busbridge``: distillation law on the digitised Busbridge train split (328 rows, no
@@ -22,12 +28,14 @@ Cases (``--cases``, comma-separated):
 - ``porian``: hierarchical supervised law over Porian et al.'s configurations, 2 chains.
 
 Run: ``PYTHONPATH=src .venv/bin/python bench/geometry.py [--cases busbridge,epoch]
-[--mass diag,low-rank] [--draws 400]``
+[--mass diag,low-rank] [--coords unshifted,shifted] [--draws 400]``
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import time
 import warnings
 from pathlib import Path
@@ -58,17 +66,33 @@ def case(name: str, data: Path):
     raise SystemExit(f"unknown case {name!r}; choose from {', '.join(CASES)}")
 
 
+@contextlib.contextmanager
+def coordinates(which: str):
+    """The distillation model's sampled coordinates for one run (see the module doc)."""
+    from distillaw.models import distillation
+
+    if which not in ("shifted", "unshifted"):
+        raise SystemExit(f"unknown coordinates {which!r}; choose shifted or unshifted")
+    saved = distillation.SHIFTS
+    distillation.SHIFTS = saved if which == "shifted" else {}
+    try:
+        yield
+    finally:
+        distillation.SHIFTS = saved
+
+
 def measure(table, kw: dict, *, mass: str, chains: int, draws: int, tune: int,
-            seed: int) -> dict:
+            seed: int, coords: str = "shifted") -> dict:
     from distillaw import fit
 
-    post = fit(table, progressbar=False, draws=draws, tune=tune, chains=chains, seed=seed,
-               mass_matrix=mass, extrapolation="none", **kw)
+    with coordinates(coords):
+        post = fit(table, progressbar=False, draws=draws, tune=tune, chains=chains,
+                   seed=seed, mass_matrix=mass, extrapolation="none", **kw)
     d = post.diagnostics()
     steps = float(d["steps_per_draw"])
     ess = float(d["ess_bulk_min"])
     grads = steps * draws * chains
-    return {"mass": mass, "compile_s": d["compile_seconds"],
+    return {"mass": mass, "coords": coords, "compile_s": d["compile_seconds"],
             "sample_s": d["sampling_seconds"], "steps/draw": round(steps, 1),
             "ESS": round(ess), "ESS/s": ess / d["sampling_seconds"],
             "ESS/kgrad": 1000 * ess / grads, "r_hat": d["r_hat_max"],
@@ -82,6 +106,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", default="busbridge,epoch,porian")
     ap.add_argument("--mass", default="diag,low-rank",
                     help="mass matrices, the baseline first (comma-separated)")
+    ap.add_argument("--coords", default="unshifted,shifted",
+                    help="distillation cases: sampled coordinates, the baseline first")
     ap.add_argument("--draws", type=int, default=None,
                     help="draws = tune per chain (default: 1000 for epoch, 500 otherwise)")
     ap.add_argument("--seed", type=int, default=0)
@@ -92,11 +118,12 @@ def main(argv=None) -> int:
         table, kw, chains = case(name, args.data)
         draws = args.draws or (1000 if name == "epoch" else 500)
         base = None
-        for mass in args.mass.split(","):
+        coords = args.coords.split(",") if kw["law"] == "distillation" else ["shifted"]
+        for mass, co in itertools.product(args.mass.split(","), coords):
             t0 = time.perf_counter()
             r = {"case": name, "n": len(table), "chains x draws": f"{chains}x{draws}",
                  **measure(table, kw, mass=mass, chains=chains, draws=draws, tune=draws,
-                           seed=args.seed)}
+                           seed=args.seed, coords=co)}
             r["wall_s"] = round(time.perf_counter() - t0)
             base = base or r
             r["x ESS/s"] = r["ESS/s"] / base["ESS/s"]
@@ -104,8 +131,8 @@ def main(argv=None) -> int:
             rows.append(r)
             print(pd.DataFrame([r]).to_string(index=False, float_format=lambda v: f"{v:.3g}"),
                   flush=True)
-    print("\nsummary (ok: r_hat <= 1.01 and 0 divergences; x: ratio to the first mass "
-          "matrix of the case, the baseline):")
+    print("\nsummary (ok: r_hat <= 1.01 and 0 divergences; x: ratio to the case's first "
+          "variant, the baseline):")
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     return 0 if all(np.isfinite(r["ESS/s"]) for r in rows) else 1
 

@@ -128,7 +128,9 @@ def test_distillation_model_joint_and_published_prior_paths():
     assert {"log_L", "log_L_S"} <= set(full.model.named_vars)
     names = {v.name for v in full.model.deterministics}
     assert set(laws.distillation.PARAMS) <= names and {"E", "gamma"} <= names
-    assert {"kappa", "log_inv_f1", "log_d1"} <= {v.name for v in full.model.free_RVs}
+    free = {v.name for v in full.model.free_RVs}
+    assert {"kappa_ref", "log_inv_f1", "log_d1", "log_alpha_gamma_prime"} <= free
+    assert "kappa" not in free  # sampled shifted; kept as a deterministic
     assert _point_logps(full.model)
     only = shipped_distillation()
     only = only[only["kind"] == "distillation"]
@@ -143,12 +145,78 @@ def test_distillation_c1_f1_from_the_reparameterisation():
     built = build(ModelSpec("distillation"), shipped_distillation())
     m = built.model
     pt_ = _point(m)
-    pt_["kappa"] = np.array(0.5)
+    pt_["kappa_ref"] = np.array(0.5)
     pt_["log_inv_f1"] = np.array(np.log(10.0))
     pt_["log_d1"] = np.array(np.log(1.3))
-    v = _eval_det(m, ["c1", "f1", "d1"], pt_)
+    v = _eval_det(m, ["c1", "f1", "d1", "kappa"], pt_)
     assert v["f1"] == pytest.approx(0.1)
-    assert v["c1"] * v["f1"] == pytest.approx(np.exp(0.5 + 10 * np.log(1.3)))
+    assert v["c1"] * v["f1"] == pytest.approx(np.exp(v["kappa"] + 10 * np.log(1.3)))
+    # kappa_ref = kappa + (1/f1) (log L_T,ref - log Ltilde_ref), Ltilde at the reference
+    # student (centred sizes 0) from the supervised law's parameters at this point.
+    sup = _eval_det(m, ["E", "alpha", "beta", "gamma"], pt_)
+    lt = np.log(sup["E"] + np.exp(sup["gamma"] * np.logaddexp(
+        float(pt_["log_A_ref"]), float(pt_["log_B_ref"]))))
+    t = shipped_distillation()
+    lT = np.log(np.median(t.loc[t["kind"] == "distillation", "L_T"]))
+    assert v["kappa"] == pytest.approx(0.5 - 10 * (lT - lt))
+
+
+def _prior_logp(prior, value):
+    import pymc as pm
+
+    return float(pm.logp(prior.pymc_distribution.dist(**prior.parameters), value).eval())
+
+
+def test_distillation_shifted_coordinates_keep_the_priors_exact():
+    """The sampled kappa_ref, log(alpha' gamma'), log(beta' gamma') are shifts of kappa,
+    log alpha', log beta' by other parameters (unit Jacobian): the model's prior density at
+    any point equals the sum of the declared priors at the deterministics' values, and
+    prior draws of kappa follow kappa's own prior."""
+    import pymc as pm
+
+    built = build(ModelSpec("distillation", error="iid"), shipped_distillation())
+    m = built.model
+    rng = np.random.default_rng(1)
+    names = ["kappa", "log_alpha_prime", "log_beta_prime"]
+    for _ in range(3):
+        pt_ = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in _point(m).items()}
+        prior_terms = _eval(m, m.logp(vars=m.free_RVs, sum=False), pt_)
+        model_prior = sum(float(np.sum(t)) for t in prior_terms)
+        vals = _eval_det(m, names, pt_)
+        declared = 0.0
+        for v in m.free_RVs:
+            name = {"kappa_ref": "kappa", "log_alpha_gamma_prime": "log_alpha_prime",
+                    "log_beta_gamma_prime": "log_beta_prime"}.get(v.name, v.name)
+            x = vals[name] if name in vals else pt_[m.rvs_to_values[v].name]
+            if name in built.priors and m.rvs_to_transforms[v] is None:
+                declared += _prior_logp(built.priors[name], x)
+            else:  # positive scales (sigma, nu): same variable, same (transformed) term
+                declared += float(np.sum(_eval(m, [m.logp(vars=[v])], pt_)[0]))
+        assert model_prior == pytest.approx(declared, rel=1e-9, abs=1e-9)
+    draws = pm.sample_prior_predictive(draws=4000, model=m, random_seed=0,
+                                       var_names=["kappa", "log_alpha_prime"],
+                                       compile_kwargs={"mode": "FAST_COMPILE"}).prior
+    k = built.priors["kappa"].parameters
+    assert float(draws["kappa"].mean()) == pytest.approx(k["mu"], abs=4 * k["sigma"] / 63)
+    assert float(draws["kappa"].std()) == pytest.approx(k["sigma"], rel=0.05)
+    a = built.priors["log_alpha_prime"].parameters
+    assert float(draws["log_alpha_prime"].std()) == pytest.approx(a["sigma"], rel=0.05)
+
+
+def test_distillation_samples_grouped_or_bounded_priors_unshifted():
+    t = shipped_distillation()
+    uni = build(ModelSpec("distillation", error="iid",
+                          priors={"kappa": {"dist": "Uniform", "lower": -20, "upper": 20}}), t)
+    free = {v.name for v in uni.model.free_RVs}
+    assert "kappa" in free and "kappa_ref" not in free
+    assert "log_alpha_gamma_prime" in free
+    # A grouped gamma' cannot shift a scalar alpha': alpha' and beta' are sampled as is.
+    t["family"] = np.where(np.arange(len(t)) % 2 == 0, "a", "b")
+    grp = build(ModelSpec("distillation", error="iid", group="family",
+                          group_params=("log_E", "log_gamma_prime")), t)
+    free = {v.name for v in grp.model.free_RVs}
+    assert {"log_alpha_prime", "log_beta_prime", "kappa_ref"} <= free
+    assert "log_alpha_gamma_prime" not in free
 
 
 def test_capacity_gap_model():
