@@ -47,3 +47,28 @@ def test_calibrated_extrapolation_covers_what_the_iid_model_misses(isoflop_runs)
     np.testing.assert_allclose(cal.predictive_draws(fitted, seed=3),
                                bare.predictive_draws(fitted, seed=3))
     assert any("extrapolation discrepancy" in n for n in cal.model_info["notes"])
+
+
+def test_calibration_folds_share_one_compiled_model_and_drop_held_out_rows(isoflop_runs):
+    """The folds sample one compiled, row-weighted model (nutpie ``with_data``): a fold
+    fits its own rows only. With the top budget's losses corrupted by +30%, the fold that
+    holds that budget out predicts it at the truth; the same compiled model with every
+    weight 1 is pulled up towards the corrupted losses (partly: the Student-t likelihood
+    treats them as half outliers)."""
+    from distillaw.data import validate_runs
+    from distillaw.models import ModelSpec, build
+    from distillaw.sampling import _compile_nutpie, _FoldModel
+
+    t = validate_runs(isoflop_runs(np.geomspace(1e17, 1e20, 4), sigma=0.002, seed=0))
+    top = (6 * t["N"] * t["D"] > 3e19).to_numpy()
+    truth = t["L"].to_numpy(float).copy()
+    t.loc[top, "L"] = t.loc[top, "L"] * 1.3
+    built = build(ModelSpec("supervised"), t, fold_weights=True)
+    folds = _FoldModel(built, _compile_nutpie(built.model))
+    kw = dict(draws=200, tune=300, chains=2, seed=0, mass_matrix="diag")
+    held = t[top].reset_index(drop=True)
+    assert folds.serves(t[~top]) and not folds.serves(t.assign(kind="distillation"))
+    inner = np.median(folds.fit(t[~top], kw).loss_draws(held), 0) / truth[top]
+    whole = np.median(folds.fit(t, kw).loss_draws(held), 0) / truth[top]
+    assert np.all(np.abs(np.log(inner)) < 0.02)
+    assert np.median(whole) - np.median(inner) > 0.01  # Student-t: the +30% rows are half outliers

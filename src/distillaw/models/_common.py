@@ -31,6 +31,9 @@ class Built:
     notes: list[str] = field(default_factory=list)
     # Build-time records a prediction needs besides the draws (``"gp"``: the HSGP box).
     extra: dict = field(default_factory=dict)
+    # Built with fold weights (``build(..., fold_weights=True)``): the name of each row-weight
+    # data variable -> the run ids of its rows, in order (see :func:`likelihood`).
+    fold_rows: dict = field(default_factory=dict)
 
     def info(self) -> dict:
         """JSON-ready record of what was resolved at build time (stored on the card)."""
@@ -101,22 +104,39 @@ def exp_det(name: str, x, dims=None):
 LN10 = float(np.log(10.0))
 
 
+def weight_name(name: str) -> str:
+    """The row-weight data variable of likelihood node ``name`` (fold weights)."""
+    return f"{name}_fold_weight"
+
+
 def likelihood(name: str, mu, observed: np.ndarray, spec: ModelSpec, noise: dict, dims: str,
-               log_compute=None):
+               log_compute=None, weights: bool = False):
     """Log-loss likelihood: Student-t (robust, default) or Normal, with fitted scale.
 
     ``log_compute``: per row ``log(N/N_ref) + log(D/D_ref)`` (natural log), which scales
     the noise under ``error="heteroscedastic"``:
-    ``sigma_i = sigma * exp(sigma_trend * log10(C_i / C_ref))``."""
+    ``sigma_i = sigma * exp(sigma_trend * log10(C_i / C_ref))``.
+
+    ``weights``: add a row-weight data variable ``w`` (:func:`weight_name`, ones) and a
+    Potential ``-sum((1 - w_i) log p(y_i))``, so the model's density is ``sum w_i log
+    p(y_i)``. The extrapolation calibration compiles that model once and fits each fold by
+    setting the held-out rows' weights to 0 (``with_data``), instead of building and
+    compiling a model per fold: compilation was two thirds of a calibrated fit's time."""
     sigma = noise["sigma"]
     if "sigma_trend" in noise:
         if log_compute is None:
             raise ModelError("the heteroscedastic noise needs each row's compute")
         sigma = sigma * pt.exp(noise["sigma_trend"] * np.asarray(log_compute, float) / LN10)
     if spec.likelihood == "student_t":
-        return pm.StudentT(name, nu=noise["nu"], mu=mu, sigma=sigma, observed=observed,
-                           dims=dims)
-    return pm.Normal(name, mu=mu, sigma=sigma, observed=observed, dims=dims)
+        rv = pm.StudentT(name, nu=noise["nu"], mu=mu, sigma=sigma, observed=observed,
+                         dims=dims)
+    else:
+        rv = pm.Normal(name, mu=mu, sigma=sigma, observed=observed, dims=dims)
+    if weights:
+        w = pm.Data(weight_name(name), np.ones(len(observed)), dims=dims)
+        pm.Potential(f"{name}_fold_dropped",
+                     -pt.sum((1.0 - w) * pm.logp(rv, np.asarray(observed, float))))
+    return rv
 
 
 def noise_vars(priors: dict, spec: ModelSpec) -> dict:

@@ -46,7 +46,16 @@ import pytensor.tensor as pt
 from ..errors import ModelError
 from ..laws.distillation import log_distillation_loss
 from ..priors import resolve_priors
-from ._common import Built, create, dim_of, exp_det, likelihood, median_positive, noise_vars
+from ._common import (
+    Built,
+    create,
+    dim_of,
+    exp_det,
+    likelihood,
+    median_positive,
+    noise_vars,
+    weight_name,
+)
 from .spec import ModelSpec
 from .supervised import natural, reference_sizes, sup_log_loss
 
@@ -128,7 +137,8 @@ SHIFTS = {
 }
 
 
-def build_distillation(spec: ModelSpec, table: pd.DataFrame) -> Built:
+def build_distillation(spec: ModelSpec, table: pd.DataFrame, *,
+                       fold_weights: bool = False) -> Built:
     kind = table["kind"].astype(str)
     dist = table[kind == "distillation"].reset_index(drop=True)
     sup = table[kind == "supervised"].reset_index(drop=True)
@@ -226,8 +236,13 @@ def build_distillation(spec: ModelSpec, table: pd.DataFrame) -> Built:
         else:
             noise = noise_vars(priors, spec)
             likelihood("log_L_S", law(lLT), y, spec, noise, "student_run",
-                       log_compute=lNS + lDS)
+                       log_compute=lNS + lDS, weights=fold_weights)
             if has_sup:
                 likelihood("log_L", sup_log_loss(ps_, lN, lD), y_sup, spec, noise,
-                           "supervised_run", log_compute=lN + lD)
-    return Built(model, spec, priors, ref, rows, notes)
+                           "supervised_run", log_compute=lN + lD, weights=fold_weights)
+    built = Built(model, spec, priors, ref, rows, notes)
+    if fold_weights:
+        built.fold_rows[weight_name("log_L_S")] = coords["student_run"]
+        if has_sup:
+            built.fold_rows[weight_name("log_L")] = coords["supervised_run"]
+    return built

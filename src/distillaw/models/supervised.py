@@ -28,7 +28,16 @@ from .._xp import namespace
 from ..errors import ModelError
 from ..laws.supervised import log_supervised_loss
 from ..priors import DEFAULT_GROUP_PARAMS, resolve_priors
-from ._common import Built, create, dim_of, exp_det, geometric_mean, likelihood, noise_vars
+from ._common import (
+    Built,
+    create,
+    dim_of,
+    exp_det,
+    geometric_mean,
+    likelihood,
+    noise_vars,
+    weight_name,
+)
 from .spec import ModelSpec
 
 
@@ -42,7 +51,8 @@ def reference_sizes(spec: ModelSpec, N, D) -> dict:
     return ref
 
 
-def build_supervised(spec: ModelSpec, table: pd.DataFrame) -> Built:
+def build_supervised(spec: ModelSpec, table: pd.DataFrame, *,
+                     fold_weights: bool = False) -> Built:
     rows = supervised_rows(table)
     notes = []
     if len(rows) == 0:
@@ -97,8 +107,10 @@ def build_supervised(spec: ModelSpec, table: pd.DataFrame) -> Built:
             marginal_likelihood("log_L", mu, y, rows, "supervised", spec.group, priors)
         else:
             likelihood("log_L", mu, y, spec, noise_vars(priors, spec), "run",
-                       log_compute=lN + lD)
+                       log_compute=lN + lD, weights=fold_weights)
     built = Built(model, spec, priors, ref, rows, notes)
+    if fold_weights:
+        built.fold_rows[weight_name("log_L")] = coords["run"]
     if spec.error == "gp":
         built.extra["gp"] = gp_box
     return built
