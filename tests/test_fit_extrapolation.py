@@ -57,7 +57,8 @@ def test_calibration_folds_share_one_compiled_model_and_drop_held_out_rows(isofl
     treats them as half outliers)."""
     from distillaw.data import validate_runs
     from distillaw.models import ModelSpec, build
-    from distillaw.sampling import _compile_nutpie, _FoldModel
+    from distillaw.sampling.engine import _compile_nutpie
+    from distillaw.sampling.folds import _FoldModel
 
     t = validate_runs(isoflop_runs(np.geomspace(1e17, 1e20, 4), sigma=0.002, seed=0))
     top = (6 * t["N"] * t["D"] > 3e19).to_numpy()

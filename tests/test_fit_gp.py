@@ -107,6 +107,12 @@ def test_allocation_refuses_a_gp_posterior_rather_than_drop_it(gp_fit):
     _, post = gp_fit
     with pytest.raises(DecisionError, match="error='gp'"):
         allocate(post, budget=1e21)
+    # nor as the supervised baseline of a distillation decision (its law alone was taken)
+    from distillaw import Posterior, published
+
+    dist = Posterior.from_params("distillation", published("busbridge2025").point())
+    with pytest.raises(DecisionError, match="supervised=.*error='gp'"):
+        allocate(dist, budget=1e21, supervised=post)
 
 
 def test_orthogonal_weights_are_the_conditioned_prior():

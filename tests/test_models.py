@@ -284,9 +284,9 @@ def test_capacity_gap_model_with_families():
 
 
 def test_fold_weights_drop_exactly_the_weighted_out_rows():
-    """A model built with fold weights has density prior + sum_i w_i log p(y_i): setting
-    rows' weights to 0 removes exactly their pointwise log-likelihood (supervised and
-    distillation rows alike), and weights of 1 change nothing."""
+    """A model built with fold weights has density prior + sum_i w_i log p(y_i): with
+    weights of 1 it is the plain model's, and setting rows' weights to 0 removes exactly
+    their pointwise log-likelihood (supervised and distillation rows alike)."""
     import pymc as pm
     import pytensor
 
@@ -294,21 +294,21 @@ def test_fold_weights_drop_exactly_the_weighted_out_rows():
                        ("distillation", shipped_distillation())):
         plain = build(ModelSpec(law, error="heteroscedastic"), table)
         built = build(ModelSpec(law, error="heteroscedastic"), table, fold_weights=True)
-        m = built.model
-        assert set(built.fold_rows) == {f"{v.name}_fold_weight" for v in m.observed_RVs}
+        m, p = built.model, plain.model
+        assert not m.observed_RVs  # the weighted Potentials are the likelihood
+        assert set(built.fold_rows) == {f"{v.name}_fold_weight" for v in p.observed_RVs}
         rng = np.random.default_rng(0)
         pt_ = {k: v + rng.normal(0, 0.05, np.shape(v)) for k, v in _point(m).items()}
         args = [pt_[v.name] for v in m.value_vars]
+        pargs = [pt_[v.name] for v in p.value_vars]
         logp = pytensor.function(m.value_vars, m.logp(), mode="FAST_COMPILE")
-        ref = pytensor.function(plain.model.value_vars, plain.model.logp(),
-                                mode="FAST_COMPILE")
         full = float(logp(*args))
-        assert full == pytest.approx(ref(*[pt_[v.name] for v in plain.model.value_vars]),
-                                     rel=1e-12)
-        pointwise = pytensor.function(m.value_vars, m.logp(vars=m.observed_RVs, sum=False),
-                                      mode="FAST_COMPILE")(*args)
+        assert full == pytest.approx(float(pytensor.function(
+            p.value_vars, p.logp(), mode="FAST_COMPILE")(*pargs)), rel=1e-12)
+        pointwise = pytensor.function(p.value_vars, p.logp(vars=p.observed_RVs, sum=False),
+                                      mode="FAST_COMPILE")(*pargs)
         dropped = 0.0
-        for rv, ll in zip(m.observed_RVs, pointwise, strict=True):
+        for rv, ll in zip(p.observed_RVs, pointwise, strict=True):
             w = (np.arange(ll.size) % 3 == 0).astype(float)
             pm.set_data({f"{rv.name}_fold_weight": w}, model=m)
             dropped += float(np.sum((1 - w) * ll))

@@ -108,7 +108,8 @@ def test_drop_highest_loss_never_ignored_nor_larger_than_the_table(tmp_path, cap
 def test_bad_priors_are_prior_errors_before_sampling(monkeypatch):
     from pymc_extras.prior import Prior
 
-    import distillaw.sampling as fit_mod
+    import distillaw
+    import distillaw.sampling.engine as fit_mod
     from distillaw.simulate import shipped_supervised
 
     monkeypatch.setattr(fit_mod, "_sample", lambda *a, **k: pytest.fail("sampled"))
@@ -119,7 +120,7 @@ def test_bad_priors_are_prior_errors_before_sampling(monkeypatch):
                         ({"sigma": {"dist": "HalfNormal", "kwargs": {"sigma": 0}}},
                          "must be > 0")):
         with pytest.raises(PriorError, match=msg):
-            fit_mod.fit(table, "supervised", form="chinchilla", priors=priors, draws=10,
+            distillaw.fit(table, "supervised", form="chinchilla", priors=priors, draws=10,
                         tune=10, chains=1, progressbar=False)
 
 

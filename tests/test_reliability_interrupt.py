@@ -70,7 +70,7 @@ def _idata(chains: int, draws: int):
 
 
 def test_fewer_draws_than_asked_is_never_a_finished_fit():
-    from distillaw.sampling import _check_complete
+    from distillaw.sampling.engine import _check_complete
 
     _check_complete(_idata(2, 50), draws=50, chains=2, interrupted=False)
     with pytest.raises(InterruptedFit, match="2 chains x 30 draws, 2 x 50 were asked"):
@@ -84,7 +84,8 @@ def test_fewer_draws_than_asked_is_never_a_finished_fit():
 def test_engine_returning_partial_draws_after_ctrl_c_raises(monkeypatch):
     """PyMC and nutpie's blocking call turn Ctrl-C into 'return the draws so far': fit()
     must notice the SIGINT and refuse the partial posterior (mocked engine: plumbing)."""
-    import distillaw.sampling as fit_mod
+    import distillaw
+    import distillaw.sampling.engine as fit_mod
     from distillaw.simulate import shipped_supervised
 
     def fake_sample(model, sampler, **kw):
@@ -98,6 +99,6 @@ def test_engine_returning_partial_draws_after_ctrl_c_raises(monkeypatch):
     monkeypatch.setattr(fit_mod, "_check_sampler", lambda s: None)
     prev = signal.getsignal(signal.SIGINT)
     with pytest.raises(InterruptedFit, match="after 10 of 30 draws per chain; nothing"):
-        fit_mod.fit(shipped_supervised(), "supervised", draws=30, tune=10, chains=2,
+        distillaw.fit(shipped_supervised(), "supervised", draws=30, tune=10, chains=2,
                     progressbar=False)
     assert signal.getsignal(signal.SIGINT) is prev  # handler restored

@@ -143,7 +143,7 @@ def _resampled(posterior: Posterior, idx: np.ndarray, rows: pd.DataFrame, w: Wei
 
 
 def _row_arrays(rows: pd.DataFrame) -> dict:
-    from .sampling import _constant_data  # the fitted-rows format fit() stores
+    from .sampling.groups import _constant_data  # the fitted-rows format fit() stores
 
     return _constant_data(rows)
 

@@ -45,6 +45,10 @@ def _collect_draws(posterior, supervised, group, max_draws, seed) -> tuple[str, 
         if law != "distillation":
             raise DecisionError("supervised= only applies to a distillation posterior")
         s = _point_or_draws(supervised, "supervised", group, max_draws, seed + 1)
+        if "gp_weights" in s:  # only its law parameters are taken below: refuse, not drop
+            raise DecisionError("supervised=: allocation does not yet use a GP discrepancy "
+                                "(error='gp'); pass a supervised fit with "
+                                "error='heteroscedastic'")
         s.setdefault("gamma", np.ones_like(next(iter(s.values()))))
         missing = [k for k in SUP_PARAMS if k not in s]
         if missing:

@@ -1,0 +1,253 @@
+"""fit(): run table + law -> :class:`~distillaw.posterior.Posterior` (see the package
+docstring for the engines)."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data import data_hash, validate_runs
+from ..errors import InterruptedFit, ModelError
+from ..posterior import Posterior
+from . import engine
+from .engine import _BLAS_WARNING, MASS_MATRICES, _check_complete, _sigint_watch
+from .folds import AUTO_MIN_ROWS, EXTRAPOLATION, _calibrate_extrapolation, _FoldModel
+from .groups import _arviz_groups, _contraction, _groups_note, _quiet_pymc, compute_diagnostics
+
+
+def _load(data, format: str | None) -> tuple[pd.DataFrame, str | None]:
+    if isinstance(data, pd.DataFrame):
+        if format is not None:
+            raise ModelError("format= applies to files, not DataFrames")
+        return validate_runs(data), None
+    if isinstance(data, str | os.PathLike):
+        from ..loaders import load
+
+        path = Path(data)
+        if not path.is_file():
+            raise ModelError(f"{path}: no such data file")
+        return load(path, format), str(path)
+    raise ModelError(f"data must be a DataFrame or a path, got {type(data).__name__}")
+
+
+def fit(data, law="supervised", *, form: str | None = None, group: str | None = None,
+        priors: Mapping | None = None, likelihood: str | None = None, sampler: str = "nutpie",
+        draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0,
+        progressbar: bool = True, target_accept: float | None = None,
+        cores: int | None = None, format: str | None = None,
+        group_params=None, reference: Mapping | None = None,
+        name: str | None = None, error: str | None = None,
+        posterior_predictive: bool = False,
+        mass_matrix: str | None = None, extrapolation: str = "auto") -> Posterior:
+    """Fit a law's posterior by NUTS.
+
+    Parameters
+    ----------
+    data : DataFrame or path
+        A run table, or a file read with :func:`distillaw.loaders.load` (``format=`` to force
+        one of its formats).
+    law : str or ModelSpec
+        ``"supervised"``, ``"distillation"`` or ``"capacity-gap"``; or a full
+        :class:`~distillaw.models.ModelSpec` (then ``form``, ``group``, ``priors``,
+        ``likelihood``, ``group_params`` and ``reference`` must be left at their defaults).
+    form, group, priors, likelihood, group_params, reference, error
+        See :class:`~distillaw.models.ModelSpec`. ``error=None`` (default): heteroscedastic
+        noise (its scale changes with compute) for the supervised and distillation laws,
+        chosen by held-out coverage (:data:`distillaw.priors.DEFAULT_ERROR`); ``"iid"`` one
+        noise scale for every run; ``"structured"`` (experimental) adds curve offsets and
+        discrepancies that grow with distance from the data; ``"gp"`` (supervised law,
+        opt-in) adds a smooth Gaussian-process discrepancy in (log N, log D) orthogonal to
+        the law (:mod:`distillaw.hsgp`) and defaults to the low-rank mass matrix.
+    sampler : {"nutpie", "pymc", "numpyro"}
+        NUTS engine; nutpie by default. A missing engine is an error, never a fallback.
+    draws, tune, chains, seed, progressbar, target_accept, cores
+        Sampler settings (recorded on the posterior). ``target_accept=None`` keeps the
+        engine default (0.8).
+    posterior_predictive : bool
+        Also store a ``posterior_predictive`` group (replicated log-losses at the fitted
+        rows, one per draw). Off by default: it is as large as ``log_likelihood``.
+    mass_matrix : {"low-rank", "diag"} or None
+        Mass-matrix adaptation. ``None``: diagonal, except ``error="gp"`` under nutpie
+        (low-rank). ``"diag"``: diagonal. ``"low-rank"`` (nutpie
+        only): the diagonal plus the posterior's strongly correlated directions, much
+        faster on large supervised tables (Epoch: 17x ESS/s) but divergent on small or
+        hierarchical ones (measured in ``bench/geometry.py``; see the module docstring).
+
+    extrapolation : {"auto", "calibrate", "none"}
+        ``"calibrate"``: learn how the law's error grows away from the data by leaving the
+        largest runs out (up to three extra, smaller fits: hold out the top 10/20/30% of
+        rows by compute, predict them from the rest), and add that discrepancy to every
+        predictive draw at its distance from the fitted rows
+        (:mod:`distillaw.discrepancy`; recorded on the card). ``"auto"`` (default):
+        calibrate supervised and distillation tables of at least ``AUTO_MIN_ROWS`` (50)
+        rows. ``"none"``: the posterior's own error model only.
+
+    Returns
+    -------
+    Posterior
+        Canonical natural-scale parameters (plus ``sigma``, ``nu``), diagnostics, resolved
+        priors, data hash and sampler settings.
+
+    Notes
+    -----
+    The returned posterior's ``idata`` is what ArviZ expects: ``posterior`` (natural-scale
+    parameters and the sampled log-scale ones, without the sampler's transformed
+    internals), ``sample_stats``, ``observed_data`` (log-losses, as the likelihood sees
+    them), ``log_likelihood`` (pointwise, for ``az.loo``), ``prior`` (+ ``prior_predictive``
+    for the iid error model), ``constant_data`` (the fitted rows) and, on request,
+    ``posterior_predictive``.
+
+    Example
+    -------
+    >>> from distillaw.simulate import shipped_supervised
+    >>> post = fit(shipped_supervised(), "supervised", draws=200, tune=200, chains=2,
+    ...            progressbar=False)                                   # doctest: +SKIP
+    >>> post.check(min_ess=100)                                         # doctest: +SKIP
+    """
+    from ..models import ModelSpec, build
+
+    if isinstance(law, ModelSpec):
+        if any(v is not None for v in (form, group, priors, group_params, reference)) or \
+                likelihood is not None or error is not None:
+            raise ModelError("pass either a ModelSpec or law/form/group/priors/likelihood, "
+                             "not both")
+        spec = law
+    else:
+        spec = ModelSpec(law, form=form, group=group, likelihood=likelihood,
+                         priors=dict(priors or {}), group_params=group_params,
+                         reference=reference, error=error)
+    for k, v in (("draws", draws), ("tune", tune), ("chains", chains)):
+        if not isinstance(v, int | np.integer) or v < (0 if k == "tune" else 1):
+            raise ModelError(f"{k} must be a positive integer, got {v!r}")
+    if target_accept is not None and not 0.5 <= target_accept < 1:
+        raise ModelError(f"target_accept must be in [0.5, 1), got {target_accept}")
+    engine._check_sampler(sampler)
+    if mass_matrix is not None and mass_matrix not in MASS_MATRICES:
+        raise ModelError(f"unknown mass_matrix {mass_matrix!r}; choose one of "
+                         f"{', '.join(MASS_MATRICES)}")
+    if mass_matrix == "low-rank" and sampler != "nutpie":
+        raise ModelError(f"mass_matrix={mass_matrix!r} needs sampler='nutpie'; the "
+                         f"{sampler} engine adapts a diagonal mass matrix (pass "
+                         "mass_matrix='diag')")
+    if extrapolation not in EXTRAPOLATION:
+        raise ModelError(f"unknown extrapolation {extrapolation!r}; choose one of "
+                         f"{', '.join(EXTRAPOLATION)}")
+    if extrapolation == "calibrate" and spec.law == "capacity-gap":
+        raise ModelError("extrapolation='calibrate' applies to the supervised and distillation"
+                         " laws (a capacity-gap posterior predicts teacher sizes, not losses)")
+    if mass_matrix is None:
+        # Diagonal by default: low-rank diverged on small (14-run) and hierarchical tables
+        # and in the distillation recovery test; it pays on large supervised tables (opt-in).
+        # error="gp" (nutpie): low-rank. On 40 low-noise IsoFLOP runs (tests/test_fit_gp.py)
+        # diagonal left log E unmixed (r_hat 1.24 in 300 draws; low-rank 1.02, 15 steps per
+        # draw); on Epoch's points both are clean (16 vs 64 steps per draw). On 21-run
+        # tables diagonal was cleaner (bench/sbc.py --errors gp: 0 divergences in 12 fits,
+        # low-rank 16): pass mass_matrix="diag" there.
+        mass_matrix = "low-rank" if spec.error == "gp" and sampler == "nutpie" else "diag"
+    table, path = _load(data, format)
+    calibrate = extrapolation == "calibrate" or (
+        extrapolation == "auto" and spec.law != "capacity-gap" and len(table) >= AUTO_MIN_ROWS)
+    with warnings.catch_warnings(), _sigint_watch() as interrupted:
+        warnings.filterwarnings("ignore", message=_BLAS_WARNING, category=UserWarning)
+        try:
+            built = build(spec, table)
+            t0 = time.perf_counter()
+            idata, t_compile = engine._sample(built.model, sampler, draws=int(draws), tune=int(tune),
+                                       chains=int(chains), seed=int(seed),
+                                       progressbar=progressbar, target_accept=target_accept,
+                                       cores=cores, mass_matrix=mass_matrix)
+        except KeyboardInterrupt:
+            raise InterruptedFit("fit interrupted (Ctrl-C); nothing was saved") from None
+        except Exception:
+            if interrupted:  # an engine that turned Ctrl-C into another error
+                raise InterruptedFit("fit interrupted (Ctrl-C); nothing was saved") from None
+            raise
+        wall = time.perf_counter() - t0 - t_compile
+    _check_complete(idata, draws=int(draws), chains=int(chains), interrupted=bool(interrupted))
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(), _quiet_pymc():
+        warnings.filterwarnings("ignore", message=_BLAS_WARNING, category=UserWarning)
+        idata = _arviz_groups(idata, built, spec, seed=int(seed),
+                              posterior_predictive=posterior_predictive)
+    t_groups = time.perf_counter() - t0
+    diagnostics = compute_diagnostics(idata)
+    ess = diagnostics["ess_bulk_min"]
+    diagnostics["compile_seconds"] = round(t_compile, 2)
+    diagnostics["sampling_seconds"] = round(wall, 2)  # tuning + draws (+ compile for pymc)
+    # prior draws, pointwise log-likelihood (+ posterior predictive): the ArviZ groups
+    diagnostics["groups_seconds"] = round(t_groups, 2)
+    diagnostics["ess_bulk_per_second"] = None if ess is None else round(ess / wall, 2)
+    settings = {"engine": sampler, "draws": int(draws), "tune": int(tune),
+                "chains": int(chains), "seed": int(seed), "target_accept": target_accept,
+                "backend": "numba" if sampler == "nutpie" else None,
+                "mass_matrix": mass_matrix}
+    spec_dict = spec.to_dict()
+    if calibrate:
+        t0 = time.perf_counter()
+        sampler_kw = {"sampler": sampler, "draws": int(draws), "tune": int(tune),
+                      "chains": int(chains), "seed": int(seed),
+                      "target_accept": target_accept, "cores": cores,
+                      "mass_matrix": mass_matrix}
+        disc = _calibrate_extrapolation(
+            table, spec, sampler_kw=sampler_kw, progressbar=progressbar, fit=fit,
+            fold_model=_FoldModel.make(table, spec, sampler))
+        diagnostics["calibration_seconds"] = round(time.perf_counter() - t0, 2)
+        if disc is not None:
+            spec_dict["discrepancy"] = disc.to_dict()
+        elif extrapolation == "calibrate":
+            raise ModelError("extrapolation='calibrate': the table has too few compute "
+                             "budgets to hold the largest out and keep enough to fit")
+    model_info = built.info()
+    model_info["contraction"] = _contraction(idata, built.priors)
+    model_info["data_file"] = path
+    model_info["arviz"] = _groups_note(spec, idata)
+    if "discrepancy" in spec_dict:
+        from ..discrepancy import Discrepancy
+
+        model_info.setdefault("notes", []).append(
+            Discrepancy.from_dict(spec_dict["discrepancy"]).summary())
+    elif spec.law != "capacity-gap":
+        why = (f"the table has fewer than {AUTO_MIN_ROWS} rows" if not calibrate else
+               "the table has too few compute budgets to leave the largest out")
+        model_info.setdefault("notes", []).append(
+            f"extrapolation not calibrated ({why if extrapolation != 'none' else 'off'}): "
+            "predictive intervals carry the error model only, however far from the data")
+    post = Posterior(idata, spec_dict, data_hash=data_hash(table),
+                     sampler=settings, diagnostics=diagnostics, name=name,
+                     model_info=model_info)
+    hint = _noise_trend_hint(post)
+    if hint:
+        post.model_info.setdefault("notes", []).append(hint)
+    return post
+
+
+# A hint, not a switch: the residuals' size must change by at least this factor per decade
+# of compute, and its slope be this many standard errors from zero, before fit suggests
+# the heteroscedastic error model (Porian's 15 configurations: about 0.6x per decade).
+TREND_HINT = {"factor": 1.25, "t": 3.0}
+
+
+def _noise_trend_hint(post) -> str | None:
+    """A note when an iid fit's residuals shrink or grow with compute (see
+    :func:`distillaw.draws.residual_scale_trend`): one error scale then makes the intervals
+    too wide where the law fits best and too narrow where it fits worst."""
+    if post.error != "iid" or post.law == "capacity-gap":
+        return None
+    from ..discrepancy import row_compute
+    from ..draws import residual_scale_trend
+
+    rows = post.fitted_rows()
+    pred = np.median(np.log(post.loss_draws(rows)), axis=0)
+    b, t = residual_scale_trend(np.log(rows["L"].to_numpy(float)) - pred, row_compute(rows))
+    if abs(t) < TREND_HINT["t"] or abs(b) < np.log(TREND_HINT["factor"]):
+        return None
+    way = "shrink" if b < 0 else "grow"
+    return (f"the residuals {way} with compute (x{np.exp(b):.2f} per decade, {abs(t):.0f} "
+            "standard errors from flat) but the iid error model has one scale for every "
+            "run: try error='heteroscedastic' and compare the two fits (distillaw compare)")

@@ -1,0 +1,135 @@
+"""The extrapolation calibration's folds (:mod:`distillaw.discrepancy`): fit each
+leave-the-largest-out fold, predict its held-out runs, learn the discrepancy."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .._compat import import_arviz
+from ..posterior import Posterior
+from .engine import _BLAS_WARNING, _check_complete, _compile_nutpie, _sample
+from .groups import _drop_internal
+
+EXTRAPOLATION = ("auto", "calibrate", "none")
+# "auto" calibrates tables of at least this many rows: below it each fold holds out a
+# handful of runs, the grid posterior of the discrepancy is mostly its prior, and the
+# extra fits cost more than the table is worth (pass extrapolation="calibrate" to force).
+AUTO_MIN_ROWS = 50
+# Inner fits of the calibration: their predictive medians and 90% widths are what is used,
+# which 2 chains x 400 draws estimate well (the full fit keeps the user's settings).
+INNER_MAX = {"draws": 400, "tune": 400, "chains": 2}
+
+
+def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
+                             progressbar: bool, fit, fold_model: _FoldModel | None = None):
+    """The leave-the-largest-out folds of :mod:`distillaw.discrepancy`: fit ``spec`` on
+    each fold's smaller runs (same priors, same sampler), predict the held-out larger ones
+    with the inner posterior's own predictive draws, and return the grid posterior of the
+    discrepancy (``None`` when the table allows no fold). ``fold_model``: the folds
+    sample that compiled, row-weighted model (see :class:`_FoldModel`); else each fold
+    builds and compiles its own through ``fit`` (:func:`distillaw.fit`, passed in: this
+    module is below it)."""
+    import sys
+
+    from .. import discrepancy as dc
+
+    group = spec.group
+    masks = dc.fold_masks(table, group, law=spec.law)
+    if not masks:
+        return None
+    span = dc.spans(table, spec.law)  # one distance unit for every fold and prediction
+    cspan = dc.compute_spans(table, spec.law)
+    lqs, lys, ds, held_ids, folds, kept = [], [], [], [], [], []
+    inner_kw = {k: min(v, INNER_MAX[k]) if k in INNER_MAX else v
+                for k, v in sampler_kw.items()}
+    for i, mask in enumerate(masks):
+        t0 = time.perf_counter()
+        if progressbar:
+            print(f"calibrating the extrapolation: fold {i + 1}/{len(masks)}, "
+                  f"{int(mask.sum())} of {len(table)} rows held out",
+                  file=sys.stderr, flush=True)
+        inner_rows = table[~mask].reset_index(drop=True)
+        held = table[mask].reset_index(drop=True)
+        fold_kw = {**inner_kw, "seed": inner_kw["seed"] + 1 + i}
+        if fold_model is not None and fold_model.serves(inner_rows):
+            inner = fold_model.fit(inner_rows, fold_kw)
+        else:
+            inner = fit(inner_rows, spec, **fold_kw, progressbar=False, extrapolation="none")
+        lq = dc.fold_quantiles(inner.predictive_draws(held, seed=i))
+        ly = np.log(held["L"].to_numpy(float))
+        d = dc.distance(inner_rows, held, spec.law, group, span, cspan)
+        lqs.append(lq)
+        lys.append(ly)
+        ds.append(d)
+        held_ids.append(np.flatnonzero(mask))
+        kept.append(np.full(int(mask.sum()), (~mask).sum() / len(table)))
+        lo, hi = lq[int(0.05 * lq.shape[0])], lq[int(0.95 * lq.shape[0]) - 1]
+        folds.append({"held_out": int(mask.sum()), "fitted": int((~mask).sum()),
+                      "distance_median": round(float(np.median(d)), 4),
+                      "rmse_log": round(float(np.sqrt(np.mean((ly - np.median(lq, 0)) ** 2))),
+                                        5),
+                      "inner_coverage90": round(float(np.mean((lo <= ly) & (ly <= hi))), 3),
+                      "seconds": round(time.perf_counter() - t0, 1)})
+    ids = np.concatenate(held_ids)
+    weight = 1.0 / np.bincount(ids, minlength=len(table))[ids]  # a row is one piece of evidence
+    return dc.calibrate(np.concatenate(lqs, axis=1), np.concatenate(lys), np.concatenate(ds),
+                        weight, folds, kept=np.concatenate(kept), span=span,
+                        compute_span=cspan)
+
+
+class _FoldModel:
+    """The calibration's folds as one compiled model: the fit's model on the whole table,
+    built with row weights (:func:`distillaw.models._common.likelihood`) and compiled once
+    by nutpie; a fold sets its held-out rows' weights to 0 and samples. Its priors and
+    reference sizes are the whole table's (a fold built on its own rows differed only in
+    data-scaled prior centres, whose sds are 0.5-1.5, and in where the prefactors are
+    sampled). Measured on Epoch's 240 points (default fit, 4 x 500 draws): four
+    compilations of 4-9 s each were most of the fit's time (bench/calibration_speed.py).
+
+    Only for nutpie and the row-wise error models (:func:`distillaw.models.fold_weighted`);
+    a fold whose fitted rows lack a kind of row the table has (all supervised rows held
+    out) is built on its own rows, since its priors then change (Busbridge Table 6)."""
+
+    def __init__(self, built, compiled):
+        self.built, self.compiled = built, compiled
+        rows = built.table
+        self.kinds = set(rows["kind"].astype(str))
+        self.ids = {name: np.asarray(ids).astype(str) for name, ids in built.fold_rows.items()}
+
+    @classmethod
+    def make(cls, table: pd.DataFrame, spec, sampler: str) -> _FoldModel | None:
+        """The folds' model, or ``None`` where it does not apply (each fold is then built
+        and compiled on its own rows)."""
+        from ..models import build, fold_weighted
+
+        if sampler != "nutpie" or not fold_weighted(spec):
+            return None
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_BLAS_WARNING, category=UserWarning)
+            built = build(spec, table, fold_weights=True)
+            return cls(built, _compile_nutpie(built.model))
+
+    def serves(self, inner_rows: pd.DataFrame) -> bool:
+        return set(inner_rows["kind"].astype(str)) >= self.kinds
+
+    def fit(self, inner_rows: pd.DataFrame, kw: dict) -> Posterior:
+        az = import_arviz()
+        keep = set(inner_rows["run_id"].astype(str))
+        weights = {name: np.isin(ids, list(keep)).astype(float)
+                   for name, ids in self.ids.items()}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_BLAS_WARNING, category=UserWarning)
+            idata, _ = _sample(self.built.model, "nutpie", draws=int(kw["draws"]),
+                               tune=int(kw["tune"]), chains=int(kw["chains"]),
+                               seed=int(kw["seed"]), progressbar=False,
+                               target_accept=kw.get("target_accept"), cores=kw.get("cores"),
+                               mass_matrix=kw["mass_matrix"],
+                               compiled=self.compiled.with_data(**weights))
+        _check_complete(idata, draws=int(kw["draws"]), chains=int(kw["chains"]),
+                        interrupted=False)
+        return Posterior(az.InferenceData(posterior=_drop_internal(idata.posterior)),
+                         self.built.spec.to_dict(), model_info=self.built.info())
