@@ -17,7 +17,7 @@ from ..errors import InterruptedFit, ModelError
 from ..posterior import Posterior
 from . import engine
 from .engine import _BLAS_WARNING, MASS_MATRICES, _check_complete, _sigint_watch
-from .folds import AUTO_MIN_ROWS, EXTRAPOLATION, _calibrate_extrapolation, _FoldModel
+from .folds import AUTO_MIN_ROWS, EXTRAPOLATION, _calibrate_extrapolation
 from .groups import _arviz_groups, _contraction, _groups_note, _quiet_pymc, compute_diagnostics
 
 
@@ -195,8 +195,7 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
                       "target_accept": target_accept, "cores": cores,
                       "mass_matrix": mass_matrix}
         disc = _calibrate_extrapolation(
-            table, spec, sampler_kw=sampler_kw, progressbar=progressbar, fit=fit,
-            fold_model=_FoldModel.make(table, spec, sampler))
+            table, spec, sampler_kw=sampler_kw, progressbar=progressbar, fit=fit)
         diagnostics["calibration_seconds"] = round(time.perf_counter() - t0, 2)
         if disc is not None:
             spec_dict["discrepancy"] = disc.to_dict()

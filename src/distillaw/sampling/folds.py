@@ -25,14 +25,14 @@ INNER_MAX = {"draws": 400, "tune": 400, "chains": 2}
 
 
 def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
-                             progressbar: bool, fit, fold_model: _FoldModel | None = None):
+                             progressbar: bool, fit):
     """The leave-the-largest-out folds of :mod:`distillaw.discrepancy`: fit ``spec`` on
     each fold's smaller runs (same priors, same sampler), predict the held-out larger ones
     with the inner posterior's own predictive draws, and return the grid posterior of the
-    discrepancy (``None`` when the table allows no fold). ``fold_model``: the folds
-    sample that compiled, row-weighted model (see :class:`_FoldModel`); else each fold
-    builds and compiles its own through ``fit`` (:func:`distillaw.fit`, passed in: this
-    module is below it)."""
+    discrepancy (``None`` when the table allows no fold). The folds sample one compiled,
+    row-weighted model (:class:`_FoldModel`) where it applies; else each fold builds and
+    compiles its own through ``fit`` (:func:`distillaw.fit`, passed in: this module is
+    below it)."""
     import sys
 
     from .. import discrepancy as dc
@@ -46,6 +46,7 @@ def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
     lqs, lys, ds, held_ids, folds, kept = [], [], [], [], [], []
     inner_kw = {k: min(v, INNER_MAX[k]) if k in INNER_MAX else v
                 for k, v in sampler_kw.items()}
+    fold_model = _FoldModel.make(table, spec, sampler_kw["sampler"])
     for i, mask in enumerate(masks):
         t0 = time.perf_counter()
         if progressbar:
