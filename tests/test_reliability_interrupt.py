@@ -102,3 +102,25 @@ def test_engine_returning_partial_draws_after_ctrl_c_raises(monkeypatch):
         distillaw.fit(shipped_supervised(), "supervised", draws=30, tune=10, chains=2,
                     progressbar=False)
     assert signal.getsignal(signal.SIGINT) is prev  # handler restored
+
+
+def test_ctrl_c_in_a_calibration_fold_is_an_interrupted_fit(monkeypatch):
+    """The folds sample a compiled model directly (not through fit()): Ctrl-C there must
+    still surface as InterruptedFit, not a bare KeyboardInterrupt (mocked engine)."""
+    import distillaw.sampling.folds as folds
+    from distillaw.models import ModelSpec, build
+    from distillaw.simulate import shipped_supervised
+
+    def ctrl_c(*a, **k):
+        raise KeyboardInterrupt
+
+    class Compiled:
+        def with_data(self, **weights):
+            return self
+
+    monkeypatch.setattr(folds, "_sample", ctrl_c)
+    t = shipped_supervised()
+    fm = folds._FoldModel(build(ModelSpec("supervised"), t, fold_weights=True), Compiled())
+    with pytest.raises(InterruptedFit, match="calibrating the extrapolation"):
+        fm.fit(t.iloc[:10], {"draws": 10, "tune": 10, "chains": 1, "seed": 0,
+                             "mass_matrix": "diag"})

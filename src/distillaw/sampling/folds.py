@@ -3,6 +3,7 @@ leave-the-largest-out fold, predict its held-out runs, learn the discrepancy."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .._compat import import_arviz
+from ..errors import InterruptedFit
 from ..posterior import Posterior
 from .engine import _BLAS_WARNING, _check_complete, _compile_nutpie, _sample
 from .groups import _drop_internal
@@ -82,6 +84,17 @@ def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
                         compute_span=cspan)
 
 
+@contextlib.contextmanager
+def _interrupted_fold():
+    """Ctrl-C in a fold is the fit's: :class:`InterruptedFit`, as a fold built through
+    ``fit`` raises it (the calibrated fit is not returned, so nothing is saved)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise InterruptedFit("fit interrupted (Ctrl-C) while calibrating the extrapolation; "
+                             "nothing was saved") from None
+
+
 class _FoldModel:
     """The calibration's folds as one compiled model: the fit's model on the whole table,
     built with row weights (:func:`distillaw.models._common.likelihood`) and compiled once
@@ -109,7 +122,7 @@ class _FoldModel:
 
         if sampler != "nutpie" or not fold_weighted(spec):
             return None
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _interrupted_fold():
             warnings.filterwarnings("ignore", message=_BLAS_WARNING, category=UserWarning)
             built = build(spec, table, fold_weights=True)
             return cls(built, _compile_nutpie(built.model))
@@ -122,7 +135,7 @@ class _FoldModel:
         keep = set(inner_rows["run_id"].astype(str))
         weights = {name: np.isin(ids, list(keep)).astype(float)
                    for name, ids in self.ids.items()}
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _interrupted_fold():
             warnings.filterwarnings("ignore", message=_BLAS_WARNING, category=UserWarning)
             idata, _ = _sample(self.built.model, "nutpie", draws=int(kw["draws"]),
                                tune=int(kw["tune"]), chains=int(kw["chains"]),
