@@ -419,3 +419,99 @@ def test_heteroscedastic_noise_is_each_runs_own(criterion):
     assert g["het", "cheap"] < 0.01 * g["iid", "cheap"]
     # at the reference compute the two models' noise is the same: so is the gain
     assert g["het", "near"] == pytest.approx(g["iid", "near"], rel=1e-6)
+
+
+def test_mse_criterion_closed_form_and_vectorised_scores():
+    """The bias-aware criterion (_MSEState) against closed forms, and its vectorised
+    one-candidate scores against the direct formula.
+
+    Target T = theta (variance v); a run measures y = theta + eps (noise n); the law-only
+    fit moves T by G = v / (v + n) per unit of y - mu. A misfit delta (variance k) that the
+    run shares with the target leaves error k (1 - G)^2; one the run does not share adds
+    G^2 k on top of the target's own k."""
+    from distillaw.planning.criteria import _LinearState, _MSEState
+
+    rng = np.random.default_rng(0)
+    theta = rng.standard_normal(20000)
+    v = float(np.var(theta, ddof=1))
+    n, k = 0.5, 0.2
+    G = v / (v + n)
+    for shared, expect in ((True, v * n / (v + n) + k * (1 - G) ** 2),
+                           (False, v * n / (v + n) + k * G ** 2 + k)):
+        K = np.array([[k, k if shared else 0.0], [k if shared else 0.0, k]])
+        st = _MSEState(theta[:, None], theta[:, None], n, [[0]], K)
+        assert st.var0 == pytest.approx(v + k, rel=1e-12)
+        gain = st.scores(np.array([0]))[0]
+        st.update(0)
+        assert st.current == pytest.approx(expect, rel=1e-9)
+        assert gain == pytest.approx(v + k - expect, rel=1e-9)
+
+    # Several targets and observables, a new teacher's run with two observables: the
+    # vectorised rank-one scores equal the direct formula at every greedy step; without a
+    # discrepancy the criterion is Gaussian conditioning (_LinearState) exactly.
+    S, P, O = 500, 3, 8
+    th = rng.standard_normal((S, 4))
+    mu, T = th @ rng.standard_normal((4, O)), th @ rng.standard_normal((4, P))
+    A = rng.standard_normal((P + O, P + O))
+    cand = [[i] for i in range(O - 1)] + [[O - 2, O - 1]]
+    for K in (0.1 * A @ A.T, np.zeros((P + O, P + O))):
+        st = _MSEState(mu, T, 0.1, cand, K)
+        lin = _LinearState(mu, T, 0.1, cand)
+        for _ in range(4):
+            sc = st.scores(np.arange(len(cand)))
+            direct = [st.current - st._mse(st.observed + [o for o in cand[c]
+                                                          if o not in st.observed])[0]
+                      for c in range(len(cand))]
+            np.testing.assert_allclose(sc, direct, atol=1e-12)
+            if not K.any():
+                np.testing.assert_allclose(sc, lin.scores(np.arange(len(cand))), atol=1e-12)
+            c = int(np.argmax(sc))
+            st.update(c)
+            lin.update(c)
+
+
+def test_default_criterion_is_bias_aware_for_a_fitted_posterior():
+    """With fitted rows (a compute frontier) the default scores by expected squared error
+    with the law's misfit (criterion 'mse'): a run close to the target is worth more,
+    relative to a cheap run in the far corner (tiny D, where the draws disagree most),
+    than the exact law says; without fitted rows the default is unchanged."""
+    import xarray as xr
+
+    S = 400
+    rng = np.random.default_rng(2)
+    post = Posterior.from_params("supervised", {
+        **CHIN, "E": CHIN["E"] * np.exp(rng.normal(0, 0.03, S)),
+        "B": CHIN["B"] * np.exp(rng.normal(0, 0.3, S)),
+        "beta": CHIN["beta"] * np.exp(rng.normal(0, 0.05, S)), "sigma": np.full(S, 0.01)})
+    bare = Posterior.from_params("supervised", {k: v for k, v in post.param_draws().items()}
+                                 | {"sigma": np.full(S, 0.01)})
+    fitted = {"run_id": np.array(["f0", "f1"]), "kind": np.array(["supervised"] * 2),
+              "N": np.array([1e7, 3e7]), "D": np.array([2e8, 6e8]), "L": np.array([3.0, 2.8])}
+    post.idata.add_groups(constant_data=xr.Dataset({k: ("row", v) for k, v in
+                                                    fitted.items()}))
+    pool = pd.DataFrame({"run_id": ["far", "near"], "kind": "supervised",
+                         "N": [1e9, 1e9], "D": [3e7, 2e10], "L": np.nan})
+    target = pd.DataFrame({"N": [1e10], "D": [2e11]})
+
+    def gains(p, **kw):
+        return [plan(p, pool.iloc[[i]], target=target, k=1, budget=1e30, cost_power=0.0,
+                     draws=S, **kw).runs["expected_gain"].iloc[0] for i in (0, 1)]
+
+    exact = gains(post, criterion="linear", drift=None)
+    default = gains(post)
+    assert default[1] / default[0] > 1.3 * exact[1] / exact[0]
+    p = plan(post, pool, target=target, k=2, budget=1e30, draws=S, cost_power=0.0)
+    assert set(p.info["criterion_per_run"]) == {"mse"}
+    assert p.info["drift"]["surface_eta"] == pytest.approx(0.02)
+    assert p.runs["N"].iloc[0] == 1e9 and p.runs["D"].iloc[0] == 2e10
+    assert "warning" not in p.info
+    # A run whose only news is a misfit the target does not share (tiny N, huge D): after
+    # the near run it would raise the expected error, so the plan stops and says why.
+    odd = pool.assign(N=[1e7, 1e9], D=[1e11, 2e10])
+    s = plan(post, odd, target=target, k=2, budget=1e30, draws=S, cost_power=0.0)
+    assert len(s.runs) == 1 and s.runs["N"].iloc[0] == 1e9
+    assert "lowers the expected squared error" in s.info["warning"]
+    q = plan(bare, pool, target=target, k=2, budget=1e30, draws=S)
+    assert "mse" not in q.info["criterion_per_run"]
+    with pytest.raises(PlanningError, match="mse"):
+        plan(bare, pool, target=target, k=1, budget=1e30, draws=S, criterion="mse")

@@ -33,8 +33,10 @@ def plan_command(
     method: str = typer.Option("active", "--method", help="active | random | log-grid | "
                                "d-optimal."),
     criterion: str = typer.Option("auto", "--criterion", help="gain estimator: auto "
-                                  "(re-weighted draws while they suffice, else Gaussian) | "
-                                  "importance | linear."),
+                                  "(mse when the law's misfit applies, else re-weighted "
+                                  "draws while they suffice, else Gaussian) | importance | "
+                                  "linear | mse (expected squared error, misfit bias "
+                                  "included)."),
     student: float | None = typer.Option(None, "--student", help="student size N_S (needed "
                                          "by --target teacher; fixes N_S for allocation)."),
     student_tokens: float | None = typer.Option(None, "--student-tokens", help="D_S for "

@@ -97,6 +97,32 @@ target and to every candidate: a run can only remove the part of the target's di
 it shares, i.e. the walk up to its own compute. ``auto`` then scores by Gaussian
 conditioning (re-weighting cannot carry a correlated discrepancy).
 
+Bias-aware default: expected squared error with the law's misfit (criterion ``mse``)
+-------------------------------------------------------------------------------------
+Conditioning on the discrepancy (criterion ``linear`` with a drift) assumes the fit will
+model it. The fit that follows a round does not: it takes the law as exact, so a run's
+misfit leaks into the prediction. A design chosen for variance alone then puts its runs
+where the law's parameters move most (cheap runs far below the target, corners of the
+(N, D) plane) and the fit extrapolates from them with their misfit (measured on Epoch's
+Chinchilla pool: every such plan over-predicted the target by 2-6%, while random designs
+spread over the pool did not; the classic result is Box & Draper 1959: when bias is
+comparable to variance, designs for variance alone are far from MSE-optimal). With a
+discrepancy (the default ``drift="auto"`` on a fitted posterior) ``criterion="auto"``
+therefore scores by the expected squared error at the target of the *law-only* fit,
+linearised with the draws' moments ``Sigma``::
+
+    G = Sigma_TZ Sigma_ZZ^-1                      (how the fit moves the target, runs Z)
+    MSE = mean_p [Sigma_TT - G Sigma_ZT]_pp       (variance)
+        + mean_p [G K_ZZ G' - 2 G K_ZT + K_TT]_pp (bias from the misfit delta ~ N(0, K))
+
+``K`` is the drift above plus a smooth misfit surface in (log10 N, log10 D) (the
+``error="gp"`` kernel at its prior scales: sd 0.02, length scale 1 decade), pinned at the
+fitted rows. A run close to the target in compute *and* along its IsoFLOP shares its
+misfit and removes bias; a run far from it adds its own. ``expected_gain`` is then the
+reduction of that expected squared error, and greedy stops early when no affordable run
+lowers it (``Plan.info["warning"]`` says so). A posterior fitted with ``error="gp"``
+carries the surface in its draws, so only the drift is added.
+
 Finished runs: :func:`distillaw.refit.update`
 ---------------------------------------------
 A round's measured runs are folded into the posterior by importance re-weighting of its
@@ -122,7 +148,8 @@ Plan columns: the run-table schema with ``L`` empty (``flops`` = the run's own c
 student training + teacher logits), plus ``cost`` (marginal FLOPs charged to the budget,
 including a new teacher's pretraining the first time), ``predicted_median/lower/upper``
 (90% credible interval of the law's loss, nats), ``expected_gain`` (marginal expected
-reduction of the target's variance on the log scale), ``gain_share`` (that gain as a share of
+reduction of the target's variance on the log scale; of its expected squared error under
+criterion ``mse``), ``gain_share`` (that gain as a share of
 the target's current variance), ``rank`` and ``reason``.
 
 Baselines (same pool, budget, k and cost model)

@@ -233,8 +233,11 @@ class _AutoState:
     so one batch does not flip between estimators). ``modes`` records the choice per step.
     """
 
-    def __init__(self, imp: _ImportanceState | None, lin: _LinearState | None, ess_min: float):
+    def __init__(self, imp: _ImportanceState | None, lin, ess_min: float,
+                 lin_name: str = "linear"):
+        # lin: the Gaussian estimator, _LinearState or (criterion "mse") _MSEState
         self.imp, self.lin, self.ess_min = imp, lin, ess_min
+        self.lin_name = lin_name
         self.mode = "importance" if imp is not None else "linear"
         self.modes: list[str] = []
 
@@ -245,7 +248,7 @@ class _AutoState:
                 self.modes.append("importance")
                 return g
             self.mode = "linear"
-        self.modes.append("linear")
+        self.modes.append(self.lin_name)
         return self.lin.scores(cands)
 
     def update(self, c: int) -> None:
@@ -345,3 +348,109 @@ def _jacobians(posterior: Posterior, pool: pd.DataFrame, params_by_group: dict,
     cov = np.atleast_2d(np.cov(logs, rowvar=False))
     cov = cov + np.eye(len(names)) * 1e-10 * max(np.trace(cov), 1e-12)
     return np.nan_to_num(jac), np.linalg.inv(cov)
+
+
+class _MSEState:
+    """Expected squared error at the target of the law-only fit, discrepancy included.
+
+    Box & Draper (1959): when the law is only an approximation, the error of a fit that
+    takes it as exact is variance *plus bias*, and a design chosen for variance alone puts
+    its runs where the law's parameters move most (far corners, many cheap runs), whose
+    discrepancy then leaks into the prediction. Linearised (Gaussian conditioning with the
+    draws' moments ``Sigma``), the fit after observing runs Z moves the target by
+    ``G (y_Z - mu_Z)`` with ``G = Sigma_TZ Sigma_ZZ^-1``; with a discrepancy ``delta`` of
+    covariance ``K`` that the fit does not model, its expected squared error is
+
+        mean_p [Sigma_TT - G Sigma_ZT]_pp + mean_p [G K_ZZ G' - 2 G K_ZT + K_TT]_pp.
+
+    A run helps when it shrinks the first term more than it grows the second: runs whose
+    discrepancy is shared with the target's (close to it in compute and along its IsoFLOP)
+    remove bias, runs far from it add their own. Adding one observable is a rank-one update
+    of ``G`` (block inverse), so every candidate is scored in one vectorised step.
+    """
+
+    def __init__(self, mu_obs: np.ndarray, T: np.ndarray, noise_var,
+                 cand_obs: list[list[int]], disc_cov: np.ndarray):
+        P = T.shape[1]
+        Z = np.concatenate([T, mu_obs], axis=1)
+        cov = np.cov(Z, rowvar=False).reshape(Z.shape[1], Z.shape[1])
+        cov[P:, P:] += np.diag(np.broadcast_to(np.asarray(noise_var, float),
+                                               (mu_obs.shape[1],)))
+        self.S, self.K, self.P = cov, np.asarray(disc_cov, float), P
+        self.cand_obs = cand_obs
+        self.observed: list[int] = []
+        self._refresh()
+        self.var0 = self.current
+
+    def _mse(self, Z: list[int]) -> tuple[float, np.ndarray]:
+        """(expected squared error, gain matrix G) after observing observables ``Z``."""
+        P, S, K = self.P, self.S, self.K
+        t = np.arange(P)
+        if not Z:
+            return float(np.mean(np.diag(S)[:P] + np.diag(K)[:P])), np.zeros((P, 0))
+        z = P + np.asarray(Z)
+        Szz = S[np.ix_(z, z)] + 1e-15 * np.eye(len(z))
+        G = np.linalg.solve(Szz, S[np.ix_(z, t)]).T  # (P, |Z|)
+        var = np.diag(S)[:P] - np.einsum("pz,zp->p", G, S[np.ix_(z, t)])
+        bias = (np.einsum("pz,zy,py->p", G, K[np.ix_(z, z)], G)
+                - 2 * np.einsum("pz,zp->p", G, K[np.ix_(z, t)]) + np.diag(K)[:P])
+        return float(np.mean(var + bias)), G
+
+    def _refresh(self) -> None:
+        self.current, self.G = self._mse(self.observed)
+        z = self.P + np.asarray(self.observed, int)
+        self._z = z
+        Szz = self.S[np.ix_(z, z)] + 1e-15 * np.eye(len(z))
+        self._A = np.linalg.inv(Szz) if len(z) else np.zeros((0, 0))
+
+    def scores(self, cands: np.ndarray) -> np.ndarray:
+        P, S, K, G, z = self.P, self.S, self.K, self.G, self._z
+        t = np.arange(P)
+        out = np.empty(len(cands))
+        single = np.array([len([o for o in self.cand_obs[int(c)] if o not in self.observed])
+                           == 1 for c in cands], bool)
+        for i in np.flatnonzero(~single):  # a new teacher's run: two observables, exactly
+            new = [o for o in self.cand_obs[int(cands[i])] if o not in self.observed]
+            out[i] = self.current - self._mse(self.observed + new)[0] if new else 0.0
+        if single.any():
+            c = P + np.array([next(o for o in self.cand_obs[int(x)] if o not in self.observed)
+                              for x in cands[single]])
+            W = self._A @ S[np.ix_(z, c)]  # (|Z|, C)
+            s = np.diag(S)[c] - np.einsum("zc,zc->c", S[np.ix_(z, c)], W)
+            s = np.maximum(s, 1e-300)
+            R = S[np.ix_(t, c)] - G @ S[np.ix_(z, c)]  # (P, C)
+            HZ = K[np.ix_(z, z)] @ G.T - K[np.ix_(z, t)]  # (|Z|, P)
+            Hc = K[np.ix_(c, z)] @ G.T - K[np.ix_(c, t)]  # (C, P)
+            eh = Hc - W.T @ HZ  # (C, P)
+            eKe = (np.einsum("zc,zc->c", W, K[np.ix_(z, z)] @ W)
+                   - 2 * np.einsum("zc,zc->c", W, K[np.ix_(z, c)]) + np.diag(K)[c])
+            g = R ** 2 / s - 2 * R * eh.T / s - R ** 2 * eKe / s ** 2
+            out[single] = g.mean(axis=0)
+        return out
+
+    def update(self, c: int) -> None:
+        new = [o for o in self.cand_obs[c] if o not in self.observed]
+        if new:
+            self.observed.extend(new)
+            self._refresh()
+
+
+def _surface_cov(z: np.ndarray, z_fit: np.ndarray, eta: float, ls, noise_var: float
+                 ) -> np.ndarray:
+    """Covariance at points ``z`` (rows of (log10 N, log10 D)) of a smooth discrepancy
+    surface (squared-exponential, sd ``eta``, length scales ``ls`` in decades: the
+    ``error="gp"`` model's kernel) given its values at the fitted rows ``z_fit``, seen with
+    noise variance ``noise_var``: near the fitted data it is pinned, away from it it
+    reverts to ``eta``."""
+    ls = np.broadcast_to(np.asarray(ls, float), (2,))
+
+    def k(a, b):
+        d = (a[:, None, :] - b[None, :, :]) / ls
+        return eta ** 2 * np.exp(-0.5 * np.einsum("abk,abk->ab", d, d))
+
+    Kzz = k(z, z)
+    if not len(z_fit):
+        return Kzz
+    Kff = k(z_fit, z_fit) + noise_var * np.eye(len(z_fit))
+    Kzf = k(z, z_fit)
+    return Kzz - Kzf @ np.linalg.solve(Kff, Kzf.T)

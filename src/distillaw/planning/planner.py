@@ -14,7 +14,7 @@ from ..errors import PlanningError, PosteriorError
 from ..guards import check_candidates, empty_plan_reason
 from ..laws.compute import DEFAULT_FLOPS, FlopsModel
 from ..posterior import Posterior
-from ..priors import STRUCTURED_SDS
+from ..priors import GP_ETA_SD, GP_LS, STRUCTURED_SDS
 from .criteria import (
     _AutoState,
     _DOptState,
@@ -24,8 +24,10 @@ from .criteria import (
     _ImportanceState,
     _jacobians,
     _LinearState,
+    _MSEState,
     _observable_points,
     _observables,
+    _surface_cov,
 )
 from .pools import _prepare_pool, pool_costs
 from .result import Plan
@@ -62,10 +64,13 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
         a :class:`~distillaw.laws.compute.FlopsModel`.
     seed : seeds the draw subset, the fantasy outcomes and the random baseline.
     method : ``active`` (default), ``random``, ``log-grid`` or ``d-optimal``.
-    criterion : gain estimator: ``auto`` (default: importance re-weighting while the draws
-        support it, i.e. median effective sample size >= ``ess_min``, then Gaussian
-        conditioning for the rest of the batch), ``importance`` or ``linear``. Used to select
-        (``active``) and to report every method's expected gains.
+    criterion : gain estimator: ``auto`` (default: ``mse`` when the law's discrepancy
+        applies, see ``drift``; else importance re-weighting while the draws support it,
+        i.e. median effective sample size >= ``ess_min``, then Gaussian conditioning for
+        the rest of the batch), ``importance``, ``linear`` or ``mse`` (expected squared
+        error at the target of the law-only fit, the misfit's bias included; see
+        :mod:`distillaw.planning`). Used to select (``active``) and to report every
+        method's expected gains.
     ess_min : effective sample size (draws) below which ``auto`` switches to ``linear``.
     group : group of a hierarchical posterior used for the target and for pool rows whose
         group is ``default`` (a posterior with a single group gives its group to such rows).
@@ -89,7 +94,8 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
         a Brownian motion as in the structured error model. ``"auto"`` (default): the
         posterior's ``tau_rw`` when it has one, else that term's prior scale (rms of its
         HalfNormal prior, 0.02), for a loss target (points, allocation) of a posterior
-        that stores its fitted rows; off for the teacher target, hand-made posteriors and
+        that stores its fitted rows (then scored by criterion ``mse``, with a smooth misfit
+        surface in (log N, log D) added); off for the teacher target, hand-made posteriors and
         ``criterion="importance"`` (re-weighting treats the law as exact). ``None`` or 0:
         off. With a drift, ``auto`` scores by Gaussian conditioning: a run far below the
         target in compute cannot tell us how the law bends between it and the target, so
@@ -154,12 +160,21 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
         raise PlanningError(f"posterior: {exc}") from None
     noise_var = np.mean(sigma ** 2, axis=0)  # (O,)
     extra, drift_info = _drift(drift, criterion, posterior, tgt, pool, keys, teachers)
+    disc = None
+    if criterion == "mse" and extra is None:
+        raise PlanningError(f"criterion 'mse' needs the law's discrepancy, which is off here "
+                            f"({drift_info['why']})")
+    if extra is not None and criterion in ("auto", "mse"):
+        disc = extra + _surface(posterior, tgt, pool, keys, teachers, float(np.mean(noise_var)),
+                                drift_info)
     info: dict = {"draws": S, "pool_size": len(pool), "new_teachers": len(teachers),
                   "cost_model": fm.to_dict(), "teacher_inference": teacher_inference,
                   "per_flop": per_flop, "cost_power": cost_power, "drift": drift_info}
 
     def estimator() -> _AutoState:
         # Same draws and fantasy seed for selection and reporting: reproducible numbers.
+        if disc is not None:
+            return _AutoState(None, mse(), ess_min, lin_name="mse")
         imp = lin = None
         if criterion == "importance" or (criterion == "auto" and extra is None):
             fan = _Fantasies(mu_obs, sigma, nu, n_fantasies, np.random.default_rng(seed + 1))
@@ -167,6 +182,9 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
         if criterion in ("auto", "linear"):
             lin = _LinearState(mu_obs, T, noise_var, cand_obs, extra)
         return _AutoState(imp, lin, ess_min)
+
+    def mse() -> _MSEState:
+        return _MSEState(mu_obs, T, noise_var, cand_obs, disc)
 
     bud = _Budget(costs, budget)
     if method == "active":
@@ -176,6 +194,7 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
             res = _greedy(state.scores, state.update, _Budget(costs, budget), k, p)
             runs.append((p, state, *res))
         best = _best_batch(runs, estimator,
+                           mse if disc is not None else
                            lambda: _LinearState(mu_obs, T, noise_var, cand_obs, extra), info)
         p, state, order, gains, paid, n_aff = runs[best]
         what = "gain/FLOP" if p == 1 else "gain" if p == 0 else f"gain/FLOP^{p:g}"
@@ -202,9 +221,17 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
 
     if tgt.warnings:
         info["warnings"] = list(tgt.warnings)
-    if not order:  # say why rather than hand back an empty plan with no word
-        info["warning"] = empty_plan_reason(costs["run"], costs["teacher"], budget, len(pool))
     total = float(sum(paid))
+    left = np.ones(len(pool), bool)
+    left[order] = False
+    if (method == "active" and disc is not None and len(order) < k
+            and np.any(left & (costs["run"] + costs["teacher"] <= budget - total))):
+        # The mse criterion can stop with budget left: say so rather than look short.
+        info["warning"] = (f"stopped after {len(order)} run(s) with {budget - total:.3g} FLOPs "
+                           "left: no affordable run lowers the expected squared error at the "
+                           "target (runs far from it would add their misfit to the fit)")
+    elif not order:  # say why rather than hand back an empty plan with no word
+        info["warning"] = empty_plan_reason(costs["run"], costs["teacher"], budget, len(pool))
     if total > budget:  # the budget is a hard constraint
         raise PlanningError(f"internal error: plan costs {total:g} > budget {budget:g}")
     runs = _plan_table(posterior, pool, order, paid, gains, reasons, state.var0, costs,
@@ -357,6 +384,31 @@ def _drift(drift, criterion, posterior: Posterior, tgt, pool, keys, teachers):
                                         else "given" if not auto else "prior scale of tau_rw"}
 
 
+def _surface(posterior: Posterior, tgt, pool, keys, teachers, noise_var: float,
+             info: dict) -> np.ndarray:
+    """Covariance over (target points, observables) of the law's smooth misfit surface in
+    (log10 N, log10 D), pinned at the fitted rows (criterion ``mse``; see
+    :class:`~distillaw.planning.criteria._MSEState`). Its scales are the ``error="gp"``
+    prior's (sd ``GP_ETA_SD``, length scales ``exp(GP_LS[0])`` decades): a posterior
+    fitted with ``error="gp"`` carries the surface in its own draws, so it gets none here.
+    """
+    if "gp_eta" in posterior.idata.posterior.data_vars:
+        eta, why = 0.0, "in the posterior's draws (error='gp')"
+    else:
+        eta, why = GP_ETA_SD, "prior scale of error='gp'"
+    ls = float(np.exp(GP_LS[0]))
+    info.update(surface_eta=eta, surface_length_decades=ls, surface_why=why)
+    pts = _observable_points(pool, keys, teachers)
+    n = np.concatenate([tgt.inputs["N"].to_numpy(float), pts["N"].to_numpy(float)])
+    d = np.concatenate([tgt.inputs["D"].to_numpy(float), pts["D"].to_numpy(float)])
+    if eta == 0.0:
+        return np.zeros((len(n), len(n)))
+    fitted = posterior.fitted_rows()
+    z_fit = np.log10(np.column_stack([fitted["N"].to_numpy(float),
+                                      fitted["D"].to_numpy(float)]))
+    return _surface_cov(np.log10(np.column_stack([n, d])), z_fit, eta, ls, noise_var)
+
+
 def _cost_powers(cost_power, per_flop: bool) -> tuple[float, ...]:
     if not per_flop:
         if cost_power not in ("auto", 0, 0.0):
@@ -387,7 +439,8 @@ def _best_batch(runs: list, estimator, linear, info: dict) -> int:
         _replay(st, r[2])
         modes.update(st.modes)
         totals.append(st.var0 - st.current)
-    scale = "importance" if modes <= {"importance"} else "linear"
+    scale = ("importance" if modes <= {"importance"} else "mse" if modes <= {"mse"}
+             else "linear")
     if scale == "linear":
         totals = []
         for r in runs:

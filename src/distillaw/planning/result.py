@@ -61,7 +61,11 @@ class Plan:
         lines = [f"plan ({self.method}): {len(self.runs)} run(s), {self.total_cost:.3g} of "
                  f"{self.budget:.3g} FLOPs; target: {self.target.get('description', '')}"]
         if "sd_before" in self.info:
-            lines.append(f"target log-sd {self.info['sd_before']:.4g} -> expected "
+            # under criterion mse the number is the rms error of the law-only fit, bias
+            # from the law's misfit included, not the posterior sd
+            what = ("target rms log-error (misfit bias included)"
+                    if "mse" in self.info.get("criterion_per_run", ()) else "target log-sd")
+            lines.append(f"{what} {self.info['sd_before']:.4g} -> expected "
                          f"{self.info.get('sd_after', float('nan')):.4g}")
         for r in self.runs.itertuples():
             teacher = ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 METHODS = ("active", "random", "log-grid", "d-optimal")
-CRITERIA = ("auto", "importance", "linear")
+CRITERIA = ("auto", "importance", "linear", "mse")
 TARGETS = ("allocation", "teacher")
 CI = 0.9
 # Cost powers tried by the budget-aware look-ahead (plan(cost_power="auto")): gain per FLOP,
