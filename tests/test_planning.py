@@ -485,8 +485,11 @@ def test_default_criterion_is_bias_aware_for_a_fitted_posterior():
         "beta": CHIN["beta"] * np.exp(rng.normal(0, 0.05, S)), "sigma": np.full(S, 0.01)})
     bare = Posterior.from_params("supervised", {k: v for k, v in post.param_draws().items()}
                                  | {"sigma": np.full(S, 0.01)})
-    fitted = {"run_id": np.array(["f0", "f1"]), "kind": np.array(["supervised"] * 2),
-              "N": np.array([1e7, 3e7]), "D": np.array([2e8, 6e8]), "L": np.array([3.0, 2.8])}
+    # f2 lies more than 4 length scales from every target and candidate: it cannot pin
+    # the misfit surface there and is left out of its solve (surface_rows).
+    fitted = {"run_id": np.array(["f0", "f1", "f2"]), "kind": np.array(["supervised"] * 3),
+              "N": np.array([1e7, 3e7, 1e2]), "D": np.array([2e8, 6e8, 1e3]),
+              "L": np.array([3.0, 2.8, 9.0])}
     post.idata.add_groups(constant_data=xr.Dataset({k: ("row", v) for k, v in
                                                     fitted.items()}))
     pool = pd.DataFrame({"run_id": ["far", "near"], "kind": "supervised",
@@ -503,6 +506,7 @@ def test_default_criterion_is_bias_aware_for_a_fitted_posterior():
     p = plan(post, pool, target=target, k=2, budget=1e30, draws=S, cost_power=0.0)
     assert set(p.info["criterion_per_run"]) == {"mse"}
     assert p.info["drift"]["surface_eta"] == pytest.approx(0.02)
+    assert p.info["drift"]["surface_rows"] == 2
     assert p.runs["N"].iloc[0] == 1e9 and p.runs["D"].iloc[0] == 2e10
     assert "warning" not in p.info
     # A run whose only news is a misfit the target does not share (tiny N, huge D): after

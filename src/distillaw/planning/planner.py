@@ -32,7 +32,15 @@ from .criteria import (
 from .pools import _prepare_pool, pool_costs
 from .result import Plan
 from .selection import _Budget, _greedy, _log_grid_order
-from .settings import CI, COST_POWERS, CRITERIA, DEFAULT_DRAWS, DEFAULT_FANTASIES, METHODS
+from .settings import (
+    CI,
+    COST_POWERS,
+    CRITERIA,
+    DEFAULT_DRAWS,
+    DEFAULT_FANTASIES,
+    METHODS,
+    SURFACE_ROWS,
+)
 from .targets import TEACHER_BOUNDS, as_target
 
 
@@ -97,10 +105,12 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
         that stores its fitted rows (then scored by criterion ``mse``, with a smooth misfit
         surface in (log N, log D) added); off for the teacher target, hand-made posteriors and
         ``criterion="importance"`` (re-weighting treats the law as exact). ``None`` or 0:
-        off. With a drift, ``auto`` scores by Gaussian conditioning: a run far below the
-        target in compute cannot tell us how the law bends between it and the target, so
-        the runs that reduce the target's uncertainty are the ones close to it in compute,
-        which per-FLOP greedy under the exact-law assumption never buys.
+        off. With a drift, ``auto`` scores by criterion ``mse``: a run far below the
+        target in compute cannot tell us how the law bends between it and the target, and
+        the fit that follows takes its misfit for signal, so the runs that reduce the
+        target's error are the ones close to it, which per-FLOP greedy under the exact-law
+        assumption never buys. ``criterion="linear"`` conditions on the drift instead (as
+        if the fit modelled it).
     teacher_inference : charge teacher logits ``F(N_T) D_S`` on distillation runs.
     existing : finished runs (run table), used by ``log-grid`` to fill gaps around them.
     bounds : search ranges of the target, as ``allocate(bounds=...)`` takes them
@@ -404,9 +414,21 @@ def _surface(posterior: Posterior, tgt, pool, keys, teachers, noise_var: float,
     if eta == 0.0:
         return np.zeros((len(n), len(n)))
     fitted = posterior.fitted_rows()
+    z = np.log10(np.column_stack([n, d]))
     z_fit = np.log10(np.column_stack([fitted["N"].to_numpy(float),
                                       fitted["D"].to_numpy(float)]))
-    return _surface_cov(np.log10(np.column_stack([n, d])), z_fit, eta, ls, noise_var)
+    # Only fitted rows within 4 length scales of a target or candidate pin the surface
+    # there (their kernel weight is below e^-8); of those at most SURFACE_ROWS, evenly
+    # thinned, so a table of 10^4 rows costs one 2000 x 2000 solve, not a 10^4 one.
+    near = np.zeros(len(z_fit), bool)
+    for i in range(0, len(z), 512):
+        d2 = (((z_fit[:, None, :] - z[None, i:i + 512, :]) / ls) ** 2).sum(-1)
+        near |= d2.min(axis=1) <= 16.0
+    z_fit = z_fit[near]
+    if len(z_fit) > SURFACE_ROWS:
+        z_fit = z_fit[np.linspace(0, len(z_fit) - 1, SURFACE_ROWS).round().astype(int)]
+    info["surface_rows"] = int(len(z_fit))
+    return _surface_cov(z, z_fit, eta, ls, noise_var)
 
 
 def _cost_powers(cost_power, per_flop: bool) -> tuple[float, ...]:

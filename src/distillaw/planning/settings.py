@@ -11,6 +11,8 @@ CI = 0.9
 COST_POWERS = (1.0, 0.5, 0.25, 0.0)
 DEFAULT_DRAWS = 1000
 DEFAULT_FANTASIES = 64
+# Most fitted rows that pin the misfit surface of criterion mse (one dense solve of this size).
+SURFACE_ROWS = 2000
 # Elements per chunk of the (candidates x scenarios x draws) weight tensor (~32 MB float64).
 _CHUNK_ELEMS = 4_000_000
 # Cache all observables' log-likelihoods when they fit in this many bytes (float32).
