@@ -507,6 +507,8 @@ def test_default_criterion_is_bias_aware_for_a_fitted_posterior():
     assert set(p.info["criterion_per_run"]) == {"mse"}
     assert p.info["drift"]["surface_eta"] == pytest.approx(0.02)
     assert p.info["drift"]["surface_rows"] == 2
+    ahead = plan(post, pool, target=target, k=2, budget=1e30, draws=S)  # cost powers
+    assert ahead.info["lookahead"]["scored_by"] == "mse"
     assert p.runs["N"].iloc[0] == 1e9 and p.runs["D"].iloc[0] == 2e10
     assert "warning" not in p.info
     # A run whose only news is a misfit the target does not share (tiny N, huge D): after

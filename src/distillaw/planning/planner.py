@@ -205,7 +205,8 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
             runs.append((p, state, *res))
         best = _best_batch(runs, estimator,
                            mse if disc is not None else
-                           lambda: _LinearState(mu_obs, T, noise_var, cand_obs, extra), info)
+                           lambda: _LinearState(mu_obs, T, noise_var, cand_obs, extra), info,
+                           "mse" if disc is not None else "linear")
         p, state, order, gains, paid, n_aff = runs[best]
         what = "gain/FLOP" if p == 1 else "gain" if p == 0 else f"gain/FLOP^{p:g}"
         reasons = [f"active ({mode}): best expected {what} of {n} affordable"
@@ -239,7 +240,9 @@ def plan(posterior: Posterior, pool, *, target="allocation", k: int, budget: flo
         # The mse criterion can stop with budget left: say so rather than look short.
         info["warning"] = (f"stopped after {len(order)} run(s) with {budget - total:.3g} FLOPs "
                            "left: no affordable run lowers the expected squared error at the "
-                           "target (runs far from it would add their misfit to the fit)")
+                           "target (runs this far from it would add their misfit to the fit); "
+                           "offer candidates closer to it, or criterion 'linear' to score "
+                           "variance alone")
     elif not order:  # say why rather than hand back an empty plan with no word
         info["warning"] = empty_plan_reason(costs["run"], costs["teacher"], budget, len(pool))
     if total > budget:  # the budget is a hard constraint
@@ -447,7 +450,7 @@ def _cost_powers(cost_power, per_flop: bool) -> tuple[float, ...]:
     return (float(cost_power),)
 
 
-def _best_batch(runs: list, estimator, linear, info: dict) -> int:
+def _best_batch(runs: list, estimator, linear, info: dict, linear_name: str) -> int:
     """Index of the look-ahead batch with the largest total expected gain.
 
     Every batch is scored by one estimator (a fresh state replaying the batch): the
@@ -461,8 +464,8 @@ def _best_batch(runs: list, estimator, linear, info: dict) -> int:
         _replay(st, r[2])
         modes.update(st.modes)
         totals.append(st.var0 - st.current)
-    scale = ("importance" if modes <= {"importance"} else "mse" if modes <= {"mse"}
-             else "linear")
+    # modes is empty when no batch has a run: the Gaussian estimator's name then
+    scale = "importance" if modes and modes <= {"importance"} else linear_name
     if scale == "linear":
         totals = []
         for r in runs:
