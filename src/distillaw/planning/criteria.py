@@ -171,6 +171,16 @@ class _ImportanceState:
         self.current = float(_weighted_var(self.logw, self.Tc, self.Tc2))
 
 
+def _joint_cov(mu_obs: np.ndarray, T: np.ndarray, noise_var) -> np.ndarray:
+    """Covariance over the draws of (target points, observables), the observables' noise
+    (a scalar, or one variance per observable: heteroscedastic) on their diagonal."""
+    P = T.shape[1]
+    Z = np.concatenate([T, mu_obs], axis=1)
+    cov = np.cov(Z, rowvar=False).reshape(Z.shape[1], Z.shape[1])
+    cov[P:, P:] += np.diag(np.broadcast_to(np.asarray(noise_var, float), (mu_obs.shape[1],)))
+    return cov
+
+
 class _LinearState:
     """Gaussian conditioning of (target, outcomes) with moments from the draws."""
 
@@ -178,12 +188,9 @@ class _LinearState:
                  cand_obs: list[list[int]], extra_cov: np.ndarray | None = None):
         # noise_var: a scalar, or (O,) one per observable (heteroscedastic noise)
         P = T.shape[1]
-        Z = np.concatenate([T, mu_obs], axis=1)
-        cov = np.cov(Z, rowvar=False).reshape(Z.shape[1], Z.shape[1])
+        cov = _joint_cov(mu_obs, T, noise_var)
         if extra_cov is not None:  # the law's discrepancy (see _drift_cov)
             cov = cov + extra_cov
-        cov[P:, P:] += np.diag(np.broadcast_to(np.asarray(noise_var, float),
-                                               (mu_obs.shape[1],)))
         self.cov = cov
         self.P = P
         self.cand_obs = cand_obs
@@ -372,11 +379,8 @@ class _MSEState:
     def __init__(self, mu_obs: np.ndarray, T: np.ndarray, noise_var,
                  cand_obs: list[list[int]], disc_cov: np.ndarray):
         P = T.shape[1]
-        Z = np.concatenate([T, mu_obs], axis=1)
-        cov = np.cov(Z, rowvar=False).reshape(Z.shape[1], Z.shape[1])
-        cov[P:, P:] += np.diag(np.broadcast_to(np.asarray(noise_var, float),
-                                               (mu_obs.shape[1],)))
-        self.S, self.K, self.P = cov, np.asarray(disc_cov, float), P
+        self.S, self.K, self.P = (_joint_cov(mu_obs, T, noise_var),
+                                  np.asarray(disc_cov, float), P)
         self.cand_obs = cand_obs
         self.observed: list[int] = []
         self._refresh()
