@@ -428,3 +428,22 @@ def test_near_optimal_can_be_skipped():
     a = allocate(_published_point(), 1e21, student=1e9, scenario="teacher-inference",
                  regret=False, frontier=False, near_optimal=False)
     assert a.near_optimal is None and not any("flat ridge" in w for w in a.warnings)
+
+
+def test_separately_fitted_draws_are_paired_as_whole_draws():
+    """Draws of a separate supervised posterior of another length are resampled with one
+    index for all its parameters: each parameter's joint draw survives the pairing
+    (independent indices per parameter would break E-A-alpha correlations)."""
+    from distillaw.decision.draws import _collect_draws
+
+    rng = np.random.default_rng(0)
+    dist = {k: np.full(50, v) for k, v in published("busbridge2025").point().items()}
+    z = rng.standard_normal(30)
+    sup = {"E": 1.7 + 0.05 * z, "A": 400 * np.exp(0.2 * z), "B": np.full(30, 2000.0),
+           "alpha": 0.34 + 0.01 * z, "beta": np.full(30, 0.37)}
+    _, d = _collect_draws(dist, sup, None, None, 0)
+    assert d["E"].size == 50
+    # every resampled draw is one of the supervised draws, whole
+    zE = (d["E"] - 1.7) / 0.05
+    np.testing.assert_allclose(np.log(d["A"] / 400) / 0.2, zE, atol=1e-9)
+    np.testing.assert_allclose((d["alpha"] - 0.34) / 0.01, zE, atol=1e-9)

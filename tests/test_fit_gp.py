@@ -101,18 +101,42 @@ def test_gp_posterior_saves_reloads_and_predicts_the_same(gp_fit, tmp_path):
                                post.predictive_draws(pts, seed=4), rtol=1e-6)
 
 
-def test_allocation_refuses_a_gp_posterior_rather_than_drop_it(gp_fit):
+def test_allocation_decides_on_the_law_plus_its_gp_discrepancy(gp_fit):
+    """A gp posterior's allocation evaluates law x exp(f) everywhere it uses the supervised
+    law: the chosen run's draws are the posterior's own loss draws there (GP included), and
+    as the baseline of a distillation decision its GP reaches the teacher and the baseline."""
+    import pandas as pd
+
+    from distillaw import published
     from distillaw.decision import allocate
 
     _, post = gp_fit
-    with pytest.raises(DecisionError, match="error='gp'"):
-        allocate(post, budget=1e21)
-    # nor as the supervised baseline of a distillation decision (its law alone was taken)
-    from distillaw import Posterior, published
+    a = allocate(post, budget=3e20, uncertainty="law")
+    want = post.loss_draws(pd.DataFrame({"N": [a.N_S], "D": [a.D_S]}))[:, 0]
+    np.testing.assert_allclose(a.loss_draws, want, rtol=1e-9)
+    law_only = {k: v for k, v in post.param_draws().items() if k != "gp_weights"}
+    b = allocate(law_only, budget=3e20, uncertainty="law")
+    at_b = post.loss_draws(pd.DataFrame({"N": [b.N_S], "D": [b.D_S]}))[:, 0]
+    # the GP moves the answer: the law alone is off by the bump (~1-3%) at its own choice
+    assert abs(np.median(np.log(at_b / b.loss_draws))) > 0.005
+    # each draw's own optimum (the per-draw search) sees the GP too: no draw's optimum is
+    # worse than the common choice on that draw
+    assert np.all(a.regret_draws >= -1e-9)
+    # the predictive draws are law x GP x noise: wider than the law's, centred on them
+    p = allocate(post, budget=3e20)
+    assert np.std(np.log(p.reported_loss_draws)) > np.std(np.log(p.loss_draws))
 
     dist = Posterior.from_params("distillation", published("busbridge2025").point())
-    with pytest.raises(DecisionError, match="supervised=.*error='gp'"):
-        allocate(dist, budget=1e21, supervised=post)
+    d = allocate(dist, budget=1e21, student=3e8, supervised=post, uncertainty="law",
+                 regret=False, frontier=False)
+    got_T = post.loss_draws(pd.DataFrame({"N": [d.N_T], "D": [d.D_T]}))[:, 0]
+    np.testing.assert_allclose(d.teacher_loss_draws, got_T, rtol=1e-9)
+    got_S = post.loss_draws(pd.DataFrame({"N": [d.supervised_N],
+                                          "D": [d.supervised_D]}))[:, 0]
+    np.testing.assert_allclose(d.supervised_loss_draws, got_S, rtol=1e-9)
+    # GP weights without their box are refused, never evaluated as plain numbers
+    with pytest.raises(DecisionError, match="GP box"):
+        allocate(dict(post.param_draws()), budget=3e20)
 
 
 def test_orthogonal_weights_are_the_conditioned_prior():

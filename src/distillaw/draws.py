@@ -66,17 +66,23 @@ def distillation_kwargs(params: Mapping[str, object]) -> dict:
     return law_kwargs(params, DISTILLATION_PARAMS)
 
 
-def log_loss(sup: Mapping, dis: Mapping | None, lNS, lDS, lNT=None, lDT=None):
+def log_loss(sup: Mapping, dis: Mapping | None, lNS, lDS, lNT=None, lDT=None, offset=None):
     """Log loss on draws: the distillation law's student loss (teacher ``(N_T, D_T)``
     trained under the supervised law), or the supervised loss when there is no teacher.
 
     ``sup``/``dis`` are keyword forms (:func:`supervised_kwargs`,
-    :func:`distillation_kwargs`) shaped to broadcast against the log inputs.
+    :func:`distillation_kwargs`) shaped to broadcast against the log inputs. ``offset``:
+    ``f(lN, lD)``, a discrepancy added to every supervised log loss (the student's own and
+    the teacher's), for a supervised fit with ``error="gp"``.
     """
     lLt = log_supervised_loss(lNS, lDS, **sup)
+    if offset is not None:
+        lLt = lLt + offset(lNS, lDS)
     if dis is None or lNT is None:
         return lLt
     lLT = log_supervised_loss(lNT, lDT, **sup)
+    if offset is not None:
+        lLT = lLT + offset(lNT, lDT)
     return log_distillation_loss(lNS, lDS, lLT, lLt, **dis)
 
 

@@ -79,9 +79,10 @@ def _max(v) -> float | None:
 
 def data_ranges(posterior) -> DataRanges | None:
     """Fitted ranges from the rows stored with ``posterior`` (``None`` if it stores none,
-    e.g. a posterior built by hand from coefficients)."""
-    idata = posterior.idata
-    if "constant_data" not in idata.groups():
+    e.g. a posterior built by hand from coefficients, published coefficients or a mapping
+    of parameter draws)."""
+    idata = getattr(posterior, "idata", None)
+    if idata is None or "constant_data" not in idata.groups():
         return None
     cd = idata.constant_data
     if not {"kind", "N", "D"} <= set(cd.data_vars):

@@ -82,14 +82,79 @@ def _index(bx: Mapping) -> np.ndarray:
 def basis(N, D, bx: Mapping) -> np.ndarray:
     """``(P, M)`` basis functions at the points (NumPy; the data are constants in the fit).
     Zero outside the box (the approximation's own boundary condition)."""
-    x = np.column_stack([np.log10(np.asarray(N, float)).reshape(-1),
-                         np.log10(np.asarray(D, float)).reshape(-1)])
-    c, L = np.asarray(bx["center"], float), np.asarray(bx["L"], float)
-    u = x - c  # (P, 2)
-    inside = np.all(np.abs(u) <= L, axis=1)
-    j = _index(bx)  # (M, 2)
-    phi = np.sin(np.pi * j[None, :, :] * (u[:, None, :] + L) / (2 * L)) / np.sqrt(L)
-    return np.prod(phi, axis=2) * inside[:, None]
+    xN = np.log10(np.asarray(N, float)).reshape(-1)
+    xD = np.log10(np.asarray(D, float)).reshape(-1)
+    return basis_log10(xN, xD, bx)
+
+
+def _sines(x, c, L, m: int, dt) -> np.ndarray:
+    """The 1-D basis ``sin(pi k (x - c + L) / (2 L)) / sqrt(L)``, ``k = 1..m``, zero outside
+    ``|x - c| <= L``: shape ``(m,) + x.shape`` (one contiguous array per frequency)."""
+    u = x.astype(dt, copy=False) - dt.type(c)
+    th = dt.type(np.pi) * ((u + dt.type(L)) / dt.type(2 * L))
+    # sin(k th) for k = 1..m by the Chebyshev recurrence sin(k th) = 2 cos(th)
+    # sin((k-1) th) - sin((k-2) th): two transcendentals per point instead of m (the
+    # decision search evaluates the basis at millions of candidates).
+    out = np.empty((m,) + x.shape, dt)
+    out[0] = np.sin(th)
+    two_c = 2 * np.cos(th)
+    if m > 1:
+        out[1] = two_c * out[0]
+    for k in range(2, m):
+        out[k] = two_c * out[k - 1] - out[k - 2]
+    out *= ((np.abs(u) <= L) / math.sqrt(L)).astype(dt)
+    return out
+
+
+def _both(xN, xD, bx: Mapping):
+    xN, xD = np.broadcast_arrays(np.asarray(xN), np.asarray(xD))
+    dt = np.result_type(xN.dtype, np.float32)
+    c, L = (float(v) for v in bx["center"]), (float(v) for v in bx["L"])
+    (cN, cD), (LN, LD) = c, L
+    mN, mD = (int(k) for k in bx["m"])
+    return _sines(xN, cN, LN, mN, dt), _sines(xD, cD, LD, mD, dt)
+
+
+def basis_log10(xN, xD, bx: Mapping) -> np.ndarray:
+    """The basis at ``(log10 N, log10 D)`` of any broadcastable shapes ``P``: ``P + (M,)``,
+    in the inputs' float dtype. The 2-D functions are products of 1-D ones (the order of
+    :func:`_index`)."""
+    sN, sD = _both(xN, xD, bx)
+    phi = (sN[:, None] * sD[None, :]).reshape((-1,) + sN.shape[1:])
+    return np.moveaxis(phi, 0, -1)
+
+
+def log_offsets(weights, lN, lD, bx: Mapping) -> np.ndarray:
+    """``f`` at natural-log sizes and tokens ``lN, lD`` (broadcastable to shape ``P``) for
+    weight draws of shape ``Q + (M,)``; the result has the broadcast shape of ``P`` and
+    ``Q`` (the decision search's candidate blocks against its draws).
+
+    Where every axis is spanned by the points or by the draws, never both (all draws at
+    every candidate), this is one matrix product with the ``(P, M)`` basis. Otherwise (one
+    draw per candidate row: each draw's own optimum) ``f = sN^T W sD`` is contracted one
+    coordinate at a time, never forming the ``M`` products per point (memory-bound)."""
+    w = np.asarray(weights)
+    ln10 = math.log(10.0)
+    lN, lD = np.broadcast_arrays(np.asarray(lN), np.asarray(lD))
+    sN, sD = _both(lN / ln10, lD / ln10, bx)
+    P, Q = lN.shape, w.shape[:-1]
+    n = max(len(P), len(Q))
+    P, Q = (1,) * (n - len(P)) + P, (1,) * (n - len(Q)) + Q
+    mN, mD = sN.shape[0], sD.shape[0]
+    if any(p > 1 and q > 1 for p, q in zip(P, Q, strict=True)):
+        Wm = w.reshape(Q + (mN, mD))
+        T = np.einsum("a...,...ab->...b", sN.reshape((mN,) + P), Wm)
+        return np.einsum("...b,b...->...", T, sD.reshape((mD,) + P))
+    M = mN * mD
+    phi = (sN[:, None] * sD[None, :]).reshape(M, -1)
+    R = phi.T @ w.reshape(-1, M).T  # (prod P, prod Q)
+    pa = [i for i in range(n) if P[i] > 1]
+    qa = [i for i in range(n) if Q[i] > 1]
+    R = R.reshape([P[i] for i in pa] + [Q[i] for i in qa])
+    # R's axes are P's then Q's; put them back in the output's order.
+    src = {a: j for j, a in enumerate(pa + qa)}
+    R = R.transpose([src[a] for a in sorted(src)])
+    return R.reshape(tuple(max(p, q) for p, q in zip(P, Q, strict=True)))
 
 
 def orthogonal_weights(a, lam, C):
@@ -139,5 +204,5 @@ def n_basis(bx: Mapping) -> int:
     return int(np.prod(bx["m"]))
 
 
-__all__ = ["BASIS_PER_DIM", "BOUNDARY", "MARGIN", "basis", "box", "n_basis", "offsets",
-           "orthogonal_weights", "sqrt_spectral"]
+__all__ = ["BASIS_PER_DIM", "BOUNDARY", "MARGIN", "basis", "basis_log10", "box", "log_offsets",
+           "n_basis", "offsets", "orthogonal_weights", "sqrt_spectral"]

@@ -23,10 +23,9 @@ from ..laws.compute import (
     student_tokens_for_budget,
     supervised_flops,
 )
-from ..laws.supervised import log_supervised_loss
 from ..presentation import fmt_count
 from ..risk import Risk, parse_risk
-from .draws import _collect_draws, _Params
+from .draws import _collect_draws, _Params, sup_log_loss
 from .frontiers import _frontier_teacher, _frontier_tokens, _near_optimal, _near_optimal_supervised
 from .geometry import _infeasible_message, _Surface
 from .predictive import check_uncertainty, error_factors, has_error_model
@@ -235,6 +234,10 @@ def _add_predictive(a: Allocation, posterior, supervised, group, max_draws, seed
     label = ("predictive: law x structured error (discrepancy grows away from the data) x "
              "noise" if getattr(posterior, "error", "iid") == "structured"
              else "predictive: law x fitted noise")
+    if "gp" in (getattr(posterior, "error", None), getattr(supervised, "error", None)):
+        # The GP is part of the draws the search ranked (the mean function), not a factor.
+        label = label.replace("predictive: law", "predictive: law x its GP discrepancy "
+                              "(error='gp')", 1)
     if getattr(posterior, "discrepancy", None) is not None:
         label += (" x extrapolation discrepancy (learned by leaving the largest runs out; "
                   "grows with distance from the fitted runs)")
@@ -434,7 +437,7 @@ def _allocate_distillation(surface: _Surface, params: _Params, scorer: _Scorer, 
     D_T = math.exp(float(surface.lDT(t, u)))
     D_S = float(student_tokens_for_budget(C, N_S, N_T, D_T, surface.scenario, surface.fm))
     loss = scorer.draws(lNS, math.log(D_S), u, math.log(D_T))[:, 0]
-    L_T = np.exp(log_supervised_loss(u, math.log(D_T), **params.view(None, 0)[0]))
+    L_T = np.exp(sup_log_loss(params.view(None, 0)[0], u, math.log(D_T)))
     sup_N, sup_lD, sup_loss = _supervised_alternative(surface, scorer, student, lNS)
     own = optima = None
     if regret:
@@ -454,7 +457,7 @@ def _allocate_distillation(surface: _Surface, params: _Params, scorer: _Scorer, 
             lNS_d, td, ud, _, own = dsearch.solve_free(np.arange(len(sub)), tie)
         lDT_d = surface.lDT(td, ud)
         lDS_d = surface.lDS(lNS_d, td, ud)
-        L_T_d = np.exp(log_supervised_loss(ud, lDT_d, **dparams.sup))
+        L_T_d = np.exp(sup_log_loss(dparams.sup, ud, lDT_d))
         optima = pd.DataFrame({"N_S": np.exp(lNS_d), "N_T": np.exp(ud), "D_T": np.exp(lDT_d),
                                "D_S": np.exp(lDS_d), "L_T": L_T_d, "loss": own})
         if student is not None:

@@ -18,9 +18,8 @@ from ..laws.compute import (
     scenario_deltas,
 )
 from ..laws.distillation import log_distillation_loss
-from ..laws.supervised import log_supervised_loss
 from ..risk import Risk, parse_risk
-from .draws import _collect_draws, _Params
+from .draws import _collect_draws, _Params, sup_log_loss
 from .geometry import _infeasible_message, _Surface
 from .result import TeacherChoice
 from .scoring import _pool, _precision, _Scorer
@@ -219,14 +218,14 @@ def choose_teacher(posterior, budget: float, teachers, *, student: float | None 
     lDS = np.log(D_S)[None, :]
     measured = ~table["L_T"].isna().to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        lLT_law = log_supervised_loss(np.log(NT)[None, :], np.log(table["D_T"].to_numpy(float))
-                                      [None, :], **sup)
+        lLT_law = sup_log_loss(sup, np.log(NT)[None, :],
+                               np.log(table["D_T"].to_numpy(float))[None, :])
     lLT = np.where(measured[None, :], np.log(table["L_T"].to_numpy(float))[None, :], lLT_law)
-    lLt = log_supervised_loss(lNS, lDS, **sup)
+    lLt = sup_log_loss(sup, lNS, lDS)
     loss = np.exp(log_distillation_loss(lNS, lDS, lLT, lLt, **dis))        # (S, K)
     score = np.asarray(risk_obj(loss), float)
     D_sup = C / (3.0 * F_S)
-    sup_loss = np.exp(log_supervised_loss(lNS, math.log(D_sup), **sup))[:, 0]
+    sup_loss = np.exp(sup_log_loss(sup, lNS, math.log(D_sup)))[:, 0]
     best = int(np.argmin(score))
     rows = []
     for k in range(len(table)):

@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..draws import log_loss as _log_loss
 from ..errors import DecisionError
 from ..risk import Risk
 from .draws import _Params
+from .draws import log_loss as _log_loss
 from .settings import _BLOCK
 
 # Fewest elements worth a block of their own on another thread (pool overhead ~50 us).
