@@ -27,6 +27,29 @@ Cases (``--cases``, comma-separated):
 - ``epoch``: supervised Chinchilla law on Epoch's 240 points, 4 chains;
 - ``porian``: hierarchical supervised law over Porian et al.'s configurations, 2 chains.
 
+Measured 2026-12-07 (busbridge, the model as built, 4 chains x 1000 draws after 1000 tuning
+steps, 2 cores; nutpie's own options passed straight to ``nutpie.sample`` in a scratch
+script, not through ``fit``):
+
+======================================================  ==========  ========  ====  =====  ====
+mass matrix (target_accept)                             steps/draw  sample s  ESS   r_hat  div
+======================================================  ==========  ========  ====  =====  ====
+diagonal, gradient-based (0.9; the default)             658         187       657   1.01   0
+diagonal, draw variance (use_grad_based_mass_matrix=F)  1010        270       988   1.01   0
+diagonal, gradient-based (0.8)                          551         153       594   1.00   0
+low-rank, cutoff 10, gamma 1e-3 (0.9), seeds 1, 2       96-98       30        389+  1.01   5, 2
+low-rank, cutoff 10, gamma 1e-3 (0.95)                  126         41        485   1.02   2
+low-rank, cutoff 3, gamma 1e-3 (0.95), seeds 1-4        74-86       24-29     261+  1.02   0, 4, 13, 1
+PyMC dense (init="jitter+adapt_full", 0.9), 2 x 500     118         52        357   1.02   4
+======================================================  ==========  ========  ====  =====  ====
+
+Low-rank is 4-7x the ESS per second, but every variant diverges on some seeds, and the
+divergent draws sit in one place: the tail of large gamma' (log gamma' at +1.7 to +2.8 sd)
+with small A'_ref and B'_ref, where the student term ``(A' N^-alpha' + B' D^-beta')^gamma'``
+trades its level between gamma' and the prefactors. The diagonal metric's small steps
+(658 per draw) are what keeps that tail divergence-free. A reparameterisation of (A'_ref,
+B'_ref, gamma') is the open fix; the default stays diagonal.
+
 Run: ``PYTHONPATH=src .venv/bin/python bench/geometry.py [--cases busbridge,epoch]
 [--mass diag,low-rank] [--coords unshifted,shifted] [--draws 400]``
 """
