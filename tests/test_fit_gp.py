@@ -190,3 +190,20 @@ def test_grouped_gp_is_orthogonal_to_the_pooled_fits_gradient(monkeypatch):
     grouped, single = seen
     assert grouped.shape[0] == single.shape[0] == len(table)
     np.testing.assert_allclose(grouped.T @ grouped, np.eye(grouped.shape[1]), atol=1e-10)
+
+
+def test_plan_on_a_gp_posterior_adds_no_second_misfit_surface(gp_fit):
+    """The planner's mse criterion charges runs for the law's misfit surface; a gp fit
+    carries that surface in its own draws, so the planner adds none (only the drift)."""
+    import pandas as pd
+
+    from distillaw.planning import plan
+
+    _, post = gp_fit
+    pool = pd.DataFrame({"run_id": ["a", "b"], "kind": "supervised", "N": [3e8, 1e9],
+                         "D": [3e10, 1e11], "L": np.nan})
+    p = plan(post, pool, target=pd.DataFrame({"N": [3e9], "D": [6e10]}), k=1, budget=1e30,
+             draws=200)
+    assert len(p.runs) == 1
+    assert p.info["drift"]["surface_eta"] == 0.0
+    assert "error='gp'" in p.info["drift"]["surface_why"]

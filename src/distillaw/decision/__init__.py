@@ -48,6 +48,14 @@ finitely many draws from wandering along the ridge to absurd teachers. ``tie_tol
 returns the raw optimum instead (in the teacher-inference scenario that is the overtrained
 teacher at the ``D_T`` cap the paper reports).
 
+A supervised fit with ``error="gp"`` (the posterior of a supervised allocation, or
+``supervised=``) adds its GP discrepancy to every supervised loss the search evaluates:
+the baseline, the teacher's loss and the student's own supervised loss inside the
+distillation law are ``law x exp(f(log N, log D))`` on each draw, with that draw's GP
+weights (:class:`~distillaw.decision.draws.GPDraws`). Separately fitted posteriors of
+different lengths are paired at random with one index per posterior, so each keeps its
+parameters (and GP weights) jointly drawn.
+
 Fragility
 ---------
 Every allocation also carries its *near-optimal set*: the teachers (for the chosen student;
