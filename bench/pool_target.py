@@ -60,6 +60,18 @@ missed by +-3% around zero. The mse criterion charges a run for the misfit it br
 still loses to random at 5%, and no method reaches MSPE's published figures, which are on
 their own pool (Epoch's points: the law fitted on all 228 pool runs reaches only R^2 0.815).
 
+Eight pools (2026-12-07, later; ``--methods active --seeds 8 --subsample 0.8``, then
+``--methods random``), R^2 mean [pools where active beats random]: active (mse) -0.09 /
+0.52 / 0.79 at 1 / 5 / 10%; random 0.06 / 0.56 / 0.54 [3, 3 and 5 of 8]. With four
+pools the 5% gap looked like 0.39 vs 0.72; over eight, active and random tie at 1% and 5%
+(pool-to-pool sd of R^2 about 0.5 and 0.3) and active leads at 10%, where its intervals
+also cover (0.94 vs 0.48). Tried and not kept, same eight pools: the misfit surface's
+scales learned from the fitted rows' residuals (grid posterior mode under the error="gp"
+priors; on the whole pool the residuals prefer a 0.5-decade length scale, log marginal
+likelihood +14 over 1 decade): -0.29 / 0.62 / 0.64, worse at 10% on 7 of 8 pools; and
+Student-t noise counted by its Fisher information (sigma^2 (nu+3)/(nu+1)) in the
+criteria: four pools, -0.84 / 0.46 / 0.79.
+
 Usage::
 
     PYTHONPATH=src .venv/bin/python bench/pool_target.py --pool chinchilla > out.txt
