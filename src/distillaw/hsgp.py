@@ -87,14 +87,23 @@ def basis(N, D, bx: Mapping) -> np.ndarray:
     return basis_log10(xN, xD, bx)
 
 
-def _sines(x, c, L, m: int, dt) -> np.ndarray:
+def _sines(x, c, L, m: int, dt, recurrence: bool = False) -> np.ndarray:
     """The 1-D basis ``sin(pi k (x - c + L) / (2 L)) / sqrt(L)``, ``k = 1..m``, zero outside
-    ``|x - c| <= L``: shape ``(m,) + x.shape`` (one contiguous array per frequency)."""
+    ``|x - c| <= L``: shape ``(m,) + x.shape`` (one contiguous array per frequency).
+
+    ``recurrence``: sin(k th) for k = 2..m by the Chebyshev recurrence sin(k th) =
+    2 cos(th) sin((k-1) th) - sin((k-2) th), two transcendentals per point instead of m
+    (the decision search evaluates the basis at millions of candidates; equal to the direct
+    form to ~1e-15). The fit and the posterior's predictions use the direct form, whose
+    last bits the recorded fits were sampled with."""
     u = x.astype(dt, copy=False) - dt.type(c)
+    inside = np.abs(u) <= L
+    if not recurrence:
+        k = np.arange(1, m + 1, dtype=dt).reshape((m,) + (1,) * x.ndim)
+        out = np.sin(dt.type(np.pi) * k * (u + dt.type(L)) / dt.type(2 * L)) / dt.type(
+            math.sqrt(L))
+        return out * inside
     th = dt.type(np.pi) * ((u + dt.type(L)) / dt.type(2 * L))
-    # sin(k th) for k = 1..m by the Chebyshev recurrence sin(k th) = 2 cos(th)
-    # sin((k-1) th) - sin((k-2) th): two transcendentals per point instead of m (the
-    # decision search evaluates the basis at millions of candidates).
     out = np.empty((m,) + x.shape, dt)
     out[0] = np.sin(th)
     two_c = 2 * np.cos(th)
@@ -102,17 +111,16 @@ def _sines(x, c, L, m: int, dt) -> np.ndarray:
         out[1] = two_c * out[0]
     for k in range(2, m):
         out[k] = two_c * out[k - 1] - out[k - 2]
-    out *= ((np.abs(u) <= L) / math.sqrt(L)).astype(dt)
+    out *= (inside / math.sqrt(L)).astype(dt)
     return out
 
 
-def _both(xN, xD, bx: Mapping):
+def _both(xN, xD, bx: Mapping, recurrence: bool = False):
     xN, xD = np.broadcast_arrays(np.asarray(xN), np.asarray(xD))
     dt = np.result_type(xN.dtype, np.float32)
-    c, L = (float(v) for v in bx["center"]), (float(v) for v in bx["L"])
-    (cN, cD), (LN, LD) = c, L
+    (cN, cD), (LN, LD) = ((float(v) for v in bx["center"]), (float(v) for v in bx["L"]))
     mN, mD = (int(k) for k in bx["m"])
-    return _sines(xN, cN, LN, mN, dt), _sines(xD, cD, LD, mD, dt)
+    return (_sines(xN, cN, LN, mN, dt, recurrence), _sines(xD, cD, LD, mD, dt, recurrence))
 
 
 def basis_log10(xN, xD, bx: Mapping) -> np.ndarray:
@@ -136,7 +144,7 @@ def log_offsets(weights, lN, lD, bx: Mapping) -> np.ndarray:
     w = np.asarray(weights)
     ln10 = math.log(10.0)
     lN, lD = np.broadcast_arrays(np.asarray(lN), np.asarray(lD))
-    sN, sD = _both(lN / ln10, lD / ln10, bx)
+    sN, sD = _both(lN / ln10, lD / ln10, bx, recurrence=True)
     P, Q = lN.shape, w.shape[:-1]
     n = max(len(P), len(Q))
     P, Q = (1,) * (n - len(P)) + P, (1,) * (n - len(Q)) + Q
