@@ -81,10 +81,12 @@ def _index(bx: Mapping) -> np.ndarray:
 
 def basis(N, D, bx: Mapping) -> np.ndarray:
     """``(P, M)`` basis functions at the points (NumPy; the data are constants in the fit).
-    Zero outside the box (the approximation's own boundary condition)."""
+    Zero outside the box (the approximation's own boundary condition). The 2-D functions
+    are products of 1-D ones, in the order of :func:`_index`."""
     xN = np.log10(np.asarray(N, float)).reshape(-1)
     xD = np.log10(np.asarray(D, float)).reshape(-1)
-    return basis_log10(xN, xD, bx)
+    sN, sD = _both(xN, xD, bx)
+    return np.ascontiguousarray((sN[:, None] * sD[None, :]).reshape(-1, xN.size).T)
 
 
 def _sines(x, c, L, m: int, dt, recurrence: bool = False) -> np.ndarray:
@@ -121,15 +123,6 @@ def _both(xN, xD, bx: Mapping, recurrence: bool = False):
     (cN, cD), (LN, LD) = ((float(v) for v in bx["center"]), (float(v) for v in bx["L"]))
     mN, mD = (int(k) for k in bx["m"])
     return (_sines(xN, cN, LN, mN, dt, recurrence), _sines(xD, cD, LD, mD, dt, recurrence))
-
-
-def basis_log10(xN, xD, bx: Mapping) -> np.ndarray:
-    """The basis at ``(log10 N, log10 D)`` of any broadcastable shapes ``P``: ``P + (M,)``,
-    in the inputs' float dtype. The 2-D functions are products of 1-D ones (the order of
-    :func:`_index`)."""
-    sN, sD = _both(xN, xD, bx)
-    phi = (sN[:, None] * sD[None, :]).reshape((-1,) + sN.shape[1:])
-    return np.moveaxis(phi, 0, -1)
 
 
 def log_offsets(weights, lN, lD, bx: Mapping) -> np.ndarray:
@@ -212,5 +205,5 @@ def n_basis(bx: Mapping) -> int:
     return int(np.prod(bx["m"]))
 
 
-__all__ = ["BASIS_PER_DIM", "BOUNDARY", "MARGIN", "basis", "basis_log10", "box", "log_offsets",
+__all__ = ["BASIS_PER_DIM", "BOUNDARY", "MARGIN", "basis", "box", "log_offsets",
            "n_basis", "offsets", "orthogonal_weights", "sqrt_spectral"]
