@@ -169,15 +169,20 @@ def _prior_logp(prior, value):
 
 def test_distillation_shifted_coordinates_keep_the_priors_exact():
     """The sampled kappa_ref, log(alpha' gamma'), log(beta' gamma') are shifts of kappa,
-    log alpha', log beta' by other parameters (unit Jacobian): the model's prior density at
-    any point equals the sum of the declared priors at the deterministics' values, and
-    prior draws of kappa follow kappa's own prior."""
+    log alpha', log beta' by other parameters (unit Jacobian); the sampled level/tilt vector
+    is a nonlinear map of (log A'_ref, log B'_ref) given gamma'. At any point the model's
+    prior density is the sum of the declared priors at the deterministics' values plus the
+    log |Jacobian| of that map, taken here by finite differences (not from the model's own
+    formula); prior draws of kappa and both prefactors follow their own priors."""
     import pymc as pm
+
+    from distillaw.models.distillation import LEVEL_NAMES
 
     built = build(ModelSpec("distillation", error="iid"), shipped_distillation())
     m = built.model
+    assert "student_level_ref" in {v.name for v in m.free_RVs}
     rng = np.random.default_rng(1)
-    names = ["kappa", "log_alpha_prime", "log_beta_prime"]
+    names = ["kappa", "log_alpha_prime", "log_beta_prime", *LEVEL_NAMES]
     for _ in range(3):
         pt_ = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in _point(m).items()}
         prior_terms = _eval(m, m.logp(vars=m.free_RVs, sum=False), pt_)
@@ -187,18 +192,33 @@ def test_distillation_shifted_coordinates_keep_the_priors_exact():
         for v in m.free_RVs:
             name = {"kappa_ref": "kappa", "log_alpha_gamma_prime": "log_alpha_prime",
                     "log_beta_gamma_prime": "log_beta_prime"}.get(v.name, v.name)
+            if name == "student_level_ref":
+                declared += sum(_prior_logp(built.priors[n], vals[n]) for n in LEVEL_NAMES)
+                continue
             x = vals[name] if name in vals else pt_[m.rvs_to_values[v].name]
             if name in built.priors and m.rvs_to_transforms[v] is None:
                 declared += _prior_logp(built.priors[name], x)
             else:  # positive scales (sigma, nu): same variable, same (transformed) term
                 declared += float(np.sum(_eval(m, [m.logp(vars=[v])], pt_)[0]))
-        assert model_prior == pytest.approx(declared, rel=1e-9, abs=1e-9)
+        # d(log A'_ref, log B'_ref) / d(level, tilt), central differences.
+        jac = np.empty((2, 2))
+        for j in range(2):
+            step = np.zeros(2)
+            step[j] = 1e-6
+            hi, lo = dict(pt_), dict(pt_)
+            hi["student_level_ref"] = pt_["student_level_ref"] + step
+            lo["student_level_ref"] = pt_["student_level_ref"] - step
+            up, dn = _eval_det(m, LEVEL_NAMES, hi), _eval_det(m, LEVEL_NAMES, lo)
+            jac[:, j] = [(up[n] - dn[n]) / 2e-6 for n in LEVEL_NAMES]
+        log_jac = float(np.log(abs(np.linalg.det(jac))))
+        assert model_prior == pytest.approx(declared + log_jac, rel=1e-7, abs=1e-7)
     draws = pm.sample_prior_predictive(draws=4000, model=m, random_seed=0,
-                                       var_names=["kappa", "log_alpha_prime"],
+                                       var_names=["kappa", "log_alpha_prime", *LEVEL_NAMES],
                                        compile_kwargs={"mode": "FAST_COMPILE"}).prior
-    k = built.priors["kappa"].parameters
-    assert float(draws["kappa"].mean()) == pytest.approx(k["mu"], abs=4 * k["sigma"] / 63)
-    assert float(draws["kappa"].std()) == pytest.approx(k["sigma"], rel=0.05)
+    for name in ("kappa", *LEVEL_NAMES):
+        k = built.priors[name].parameters
+        assert float(draws[name].mean()) == pytest.approx(k["mu"], abs=4 * k["sigma"] / 63)
+        assert float(draws[name].std()) == pytest.approx(k["sigma"], rel=0.05)
     a = built.priors["log_alpha_prime"].parameters
     assert float(draws["log_alpha_prime"].std()) == pytest.approx(a["sigma"], rel=0.05)
 
@@ -217,6 +237,15 @@ def test_distillation_samples_grouped_or_bounded_priors_unshifted():
     free = {v.name for v in grp.model.free_RVs}
     assert {"log_alpha_prime", "log_beta_prime", "kappa_ref"} <= free
     assert "log_alpha_gamma_prime" not in free
+    # Grouped prefactors (the default group_params) are sampled as is, as are prefactors
+    # under a bounded prior: the level coordinates need both scalar and on the real line.
+    grp = build(ModelSpec("distillation", error="iid", group="family"), t)
+    assert "student_level_ref" not in {v.name for v in grp.model.free_RVs}
+    assert grp.model.named_vars_to_dims["log_A_prime_ref"] == ("group",)
+    bounded = build(ModelSpec("distillation", error="iid", priors={
+        "log_B_prime_ref": {"dist": "Uniform", "lower": -10, "upper": 10}}), t)
+    free = {v.name for v in bounded.model.free_RVs}
+    assert {"log_A_prime_ref", "log_B_prime_ref"} <= free and "student_level_ref" not in free
 
 
 def test_capacity_gap_model():
