@@ -83,6 +83,13 @@ error, and mixes the supervised law worse than diagonal where the table has supe
 (sim: r_hat 1.02-1.04). The default stays diagonal; ``mass_matrix="low-rank"`` is the fast
 option for iid fits of distillation-only tables.
 
+Tried and not kept (busbridge, iid, diag, seed 1, 4 x 1000): the thinnest direction left is
+the level against log c0 (linear correlation 0.99: the second addend's log at the reference is
+``level - c0 log L_T,ref - exp(kappa_ref)``). Shifting the level by ``-c0 log L_T,ref -
+exp(kappa_ref)`` gave r_hat 1.60 and min ESS 7 at 285 steps per draw; sampling ``kappa_ref +
+log(1/f1)`` (the broken power law's slope in log L_T, uncorrelated with 1/f1) gave 217 steps
+per draw against 204. Linear decorrelation alone did not pay; removing the funnel did.
+
 Run: ``PYTHONPATH=src .venv/bin/python bench/geometry.py [--cases busbridge,epoch]
 [--mass diag,low-rank] [--coords unshifted,shifted] [--draws 400]``
 """
