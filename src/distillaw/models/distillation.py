@@ -42,13 +42,15 @@ in (log gamma', log A'_ref, log B'_ref) the posterior is a funnel, the prefactor
 given gamma' shrinking as 1/gamma' (log A'_ref and log B'_ref correlated with log gamma' at
 -0.85 and -0.91 on the digitised Busbridge train split). Every divergence of the low-rank
 metric sat in that funnel's large-gamma' tail. The sampler therefore moves the vector
-``student_level_ref = gamma' (LSE(a, b), a - b)`` (level and tilt); the map has Jacobian
-``gamma'^-2`` (``(a, b) -> (LSE, a - b)`` has unit Jacobian), written into its density so
-the declared priors on log A'_ref, log B'_ref stay exact. On that table (4 x 1000 draws,
-``bench/geometry.py --coords exponents,shifted``) the diagonal metric went from 658 to 204
-leapfrog steps per draw, and nutpie's low-rank metric from 74-126 steps with 0-13
-divergences per seed to 15 steps with none in 8 seeds. Grouped prefactors or a bounded prior
-on either keep the direct coordinates.
+``student_level_ref = (gamma' LSE(a, b), a - b)`` (level, tilt); the map has Jacobian
+``1/gamma'`` (``(a, b) -> (LSE, a - b)`` has unit Jacobian), written into its density so
+the declared priors on log A'_ref, log B'_ref stay exact. The tilt is not scaled by gamma':
+it sets the two terms' shares, sigmoid(a - b), whatever gamma' is, and scaled it made a
+funnel of its own where log B'_ref is prior-dominated (a divergence in notebook 04's fit).
+On the Busbridge table (4 x 1000 draws, ``bench/geometry.py --coords exponents,shifted``)
+the diagonal metric went from 658 to about 200-290 leapfrog steps per draw, and nutpie's
+low-rank metric from 74-126 steps with 0-13 divergences per seed to 14 with none. Grouped
+prefactors or a bounded prior on either keep the direct coordinates.
 """
 
 from __future__ import annotations
@@ -160,42 +162,50 @@ LEVEL_COORDS = ("level", "tilt")
 SAMPLE_LEVEL = True
 
 
-def _from_level(u, w, gamma_prime):
-    """``(log A'_ref, log B'_ref)`` from ``u = gamma' LSE(a, b)`` and ``w = gamma' (a - b)``:
+def _from_level(u, tilt, gamma_prime):
+    """``(log A'_ref, log B'_ref)`` from ``u = gamma' LSE(a, b)`` and ``tilt = a - b``:
     ``LSE(a, b) = a + softplus(b - a)``."""
-    lse_ab, diff = u / gamma_prime, w / gamma_prime
-    a = lse_ab - pt.softplus(-diff)
-    return a, a - diff
+    a = u / gamma_prime - pt.softplus(-tilt)
+    return a, a - tilt
+
+
+def _numpy_sampler(prior):
+    """``draw(rng, size)`` of a prior with numeric parameters, straight from its random
+    variable's NumPy generator (no PyTensor function to compile per call)."""
+    rv = prior.pymc_distribution.dist(**prior.parameters)
+    params = [np.asarray(x.data, dtype=float) for x in rv.owner.inputs[2:]]
+    return lambda rng, size: rv.owner.op.rng_fn(rng, *params, size)
 
 
 def student_level(name: str, prior_a, prior_b, gamma_prime):
     r"""``(log A'_ref, log B'_ref)`` with priors ``prior_a``, ``prior_b``, sampled as the
-    vector ``name = gamma' (LSE(a, b), a - b)``: the log student term at the reference
-    student, and its split between the size and the data term.
+    vector ``name = (gamma' LSE(a, b), a - b)``: the log student term at the reference
+    student (its level), and the log ratio of its size and data terms there (its tilt).
 
     The map ``(a, b) -> (LSE(a, b), a - b)`` has unit Jacobian (softmax weights sum to 1)
-    and the scaling by gamma' contributes ``gamma'^-2``, so the density below keeps both
-    priors exact; prior draws go through the priors themselves.
+    and the scaling of the level by gamma' contributes ``1/gamma'``, so the density below
+    keeps both priors exact; prior draws go through the priors themselves.
     """
     dist_a = prior_a.pymc_distribution.dist(**prior_a.parameters)
     dist_b = prior_b.pymc_distribution.dist(**prior_b.parameters)
+    draw_a, draw_b = _numpy_sampler(prior_a), _numpy_sampler(prior_b)
 
     def logp(value, g2):
         g = g2[..., 0]
         a, b = _from_level(value[..., 0], value[..., 1], g)
-        return pm.logp(dist_a, a) + pm.logp(dist_b, b) - 2.0 * pt.log(g)
+        return pm.logp(dist_a, a) + pm.logp(dist_b, b) - pt.log(g)
 
     def random(g2, rng=None, size=None):
         g = np.asarray(g2)[..., 0]
-        a, b = (pm.draw(pr.pymc_distribution.dist(**pr.parameters, size=size), random_seed=rng)
-                for pr in (prior_a, prior_b))
-        return np.stack(np.broadcast_arrays(g * np.logaddexp(a, b), g * (a - b)), axis=-1)
+        a, b = draw_a(rng, size), draw_b(rng, size)
+        return np.stack(np.broadcast_arrays(g * np.logaddexp(a, b), a - b), axis=-1)
 
     def start(rv, size, g2):
         g = g2[..., 0]
         a, b = _support_point(dist_a), _support_point(dist_b)
-        return pt.stack([g * pt.logaddexp(a, b), g * (a - b)])
+        return pt.stack([g * pt.logaddexp(a, b), a - b])
 
+    # The parameter vector repeats gamma' so the signature gives the support its length 2.
     value = pm.CustomDist(name, pt.stack([gamma_prime, gamma_prime]), logp=logp,
                           random=random, support_point=start,
                           signature="(n)->(n)", dims="student_level")
