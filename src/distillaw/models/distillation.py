@@ -169,10 +169,9 @@ def _from_level(u, tilt, gamma_prime):
     return a, a - tilt
 
 
-def _numpy_sampler(prior):
-    """``draw(rng, size)`` of a prior with numeric parameters, straight from its random
-    variable's NumPy generator (no PyTensor function to compile per call)."""
-    rv = prior.pymc_distribution.dist(**prior.parameters)
+def _numpy_sampler(rv):
+    """``draw(rng, size)`` of a random variable with constant parameters, straight from its
+    NumPy generator (no PyTensor function to compile per call)."""
     params = [np.asarray(x.data, dtype=float) for x in rv.owner.inputs[2:]]
     return lambda rng, size: rv.owner.op.rng_fn(rng, *params, size)
 
@@ -188,7 +187,7 @@ def student_level(name: str, prior_a, prior_b, gamma_prime):
     """
     dist_a = prior_a.pymc_distribution.dist(**prior_a.parameters)
     dist_b = prior_b.pymc_distribution.dist(**prior_b.parameters)
-    draw_a, draw_b = _numpy_sampler(prior_a), _numpy_sampler(prior_b)
+    draw_a, draw_b = _numpy_sampler(dist_a), _numpy_sampler(dist_b)
 
     def logp(value, g2):
         g = g2[..., 0]
