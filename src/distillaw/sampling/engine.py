@@ -35,6 +35,11 @@ MASS_MATRICES = ("low-rank", "diag")
 def _compile_nutpie(model):
     import nutpie
 
+    from . import digamma
+
+    # The Student-t gradient's digamma, cacheable: the logp graph then comes from
+    # PyTensor's disk cache when the same model and table were compiled before.
+    digamma.register()
     return nutpie.compile_pymc_model(model, backend="numba")
 
 
