@@ -152,7 +152,8 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         # diagonal left log E unmixed (r_hat 1.24 in 300 draws; low-rank 1.02, 15 steps per
         # draw); on Epoch's points both are clean (16 vs 64 steps per draw). On 21-run
         # tables diagonal was cleaner (bench/sbc.py --errors gp: 0 divergences in 12 fits,
-        # low-rank 16): pass mass_matrix="diag" there.
+        # low-rank 16; at target_accept 0.9, 39, 37 of them in one fit): pass
+        # mass_matrix="diag" there.
         mass_matrix = "low-rank" if spec.error == "gp" and sampler == "nutpie" else "diag"
     if target_accept is None and mass_matrix == "low-rank":
         # The low-rank metric's step size, adapted to nutpie's 0.8, is too long for a few
