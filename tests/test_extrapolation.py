@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -109,3 +110,38 @@ def test_a_baseline_without_supervised_rows_is_drawn_from_its_prior(jittered_bus
     rows["kind"][-1] = "supervised"
     kept = allocate(_with_prior(_with_rows(jittered_busbridge(40, 1), rows), E=1.6), 1e21, **kw)
     np.testing.assert_array_equal(kept.supervised_loss_draws, base.supervised_loss_draws)
+
+
+def test_a_query_beyond_the_calibrated_distances_is_said():
+    """A run farther from the fitted runs than any the extrapolation calibration held out
+    gets a finding with the distance and the factor; a fitted point, a run within the
+    calibrated distance and a record without fold distances (older cards) get none."""
+    from distillaw import discrepancy as dc
+    from distillaw import published
+    from distillaw.posterior import Posterior
+
+    point = published("epoch2024").point()
+    post = Posterior.from_params("supervised", {k: np.full(50, v) for k, v in point.items()})
+    rows = {"kind": ["supervised"] * 3, "N": [1e8, 1e9, 1e10], "D": [2e9, 2e10, 2e11],
+            "L": [3.0, 2.6, 2.3]}
+    _with_rows(post, rows)
+    folds = ({"held_out": 1, "distance_max": 0.25}, {"held_out": 2, "distance_max": 0.5})
+    rec = dc.calibrate(np.zeros((10, 1)), [0.05], [1.0], [1.0], folds).to_dict()
+    post.spec["discrepancy"] = rec
+    assert post.discrepancy.calibrated_distance() == 0.5
+    assert extrapolation(post, {"N_S": 1e9, "D_S": 2e10}) == []  # a fitted run
+    # span: 2 decades in N and D; (1e10, 4e11) is 0.15 spans from the largest fitted run
+    assert not [f for f in extrapolation(post, {"N_S": 1e10, "D_S": 4e11})
+                if f.what == "beyond_calibration"]
+    far = {"N_S": 1e12, "D_S": 2e13}  # 2 decades beyond in both: sqrt(2) spans
+    f = [f for f in extrapolation(post, far) if f.what == "beyond_calibration"]
+    assert len(f) == 1 and f[0].fitted == 0.5
+    d = post.discrepancy.distance(post.fitted_rows(), pd.DataFrame([{"N": 1e12, "D": 2e13}]),
+                                  "supervised")[0]
+    assert f[0].value == pytest.approx(d) and f[0].factor == pytest.approx(d / 0.5)
+    assert d > np.sqrt(2) - 1e-9  # the row distance alone; compute outside adds to it
+    assert "extrapolation calibration" in f[0].message
+    rec["folds"] = [{"held_out": 1}]  # a record from before fold distances were kept
+    post.spec["discrepancy"] = rec
+    assert post.discrepancy.calibrated_distance() is None
+    assert not [f for f in extrapolation(post, far) if f.what == "beyond_calibration"]

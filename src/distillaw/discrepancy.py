@@ -342,6 +342,14 @@ class Discrepancy:
         return distance(fitted, new, law, group_col, self.span or None,
                         self.compute_span or None)
 
+    def calibrated_distance(self) -> float | None:
+        """The farthest held-out run any fold scored (in the record's distance unit): the
+        discrepancy was measured up to there and is its power law beyond. ``None`` for a
+        record written before folds kept it."""
+        ds = [f.get("distance_max") for f in self.folds if isinstance(f, Mapping)]
+        ds = [float(x) for x in ds if x is not None]
+        return max(ds) if ds else None
+
     @property
     def _w(self) -> np.ndarray:
         return np.asarray(self.weights, float)

@@ -10,6 +10,9 @@ N, D, N_T, L_T of every fitted row; written by :func:`distillaw.fit.fit` and kep
 - the teacher beyond the largest fitted teacher size, or stronger (lower loss) than the
   strongest fitted teacher;
 - the supervised baseline beyond the largest supervised run's size or compute ``6 N D``;
+- the query farther from the fitted runs than any run the extrapolation calibration held
+  out and scored (posteriors fitted with it): the predictive interval there is the learned
+  discrepancy's power law extended, not measured;
 - "the supervised law is prior-driven": the table had no supervised rows, so the
   supervised baseline is drawn from the supervised law's prior (``allocate`` cuts the
   distillation rows' feedback into it), and a teacher loss predicted from its size uses a
@@ -39,8 +42,10 @@ class Finding:
     """One way a query lies outside the fitted data.
 
     ``what``: ``student_size``, ``student_compute``, ``teacher_size``, ``teacher_loss``,
-    ``supervised_size``, ``supervised_compute``, ``supervised_prior_driven`` or
-    ``no_fitted_data``; ``value`` and ``fitted`` the query's and the data's extreme
+    ``supervised_size``, ``supervised_compute``, ``supervised_prior_driven``,
+    ``beyond_calibration`` / ``supervised_beyond_calibration`` (farther from the fitted
+    runs than any run the extrapolation calibration held out: ``value`` and ``fitted`` are
+    distances in fitted spans) or ``no_fitted_data``; ``value`` and ``fitted`` the query's and the data's extreme
     (``None`` where not a number); ``factor`` how far beyond (> 1), or ``None``.
     """
 
@@ -128,6 +133,33 @@ def _beyond(what, label, value, fitted, unit="") -> Finding | None:
                    float(f))
 
 
+def _beyond_calibration(posterior, row: dict, who: str, what: str) -> Finding | None:
+    """A finding when ``row`` lies farther from the fitted runs than any run the
+    posterior's extrapolation calibration held out and scored: its predictive interval
+    there is the learned discrepancy's power law extrapolated, not measured."""
+    import pandas as pd
+
+    disc = getattr(posterior, "discrepancy", None)
+    if disc is None or posterior.law not in ("supervised", "distillation"):
+        return None
+    dmax = disc.calibrated_distance()
+    if dmax is None or not dmax > 0:
+        return None
+    fitted = posterior.fitted_rows()
+    kinds = fitted["kind"].astype(str) if "kind" in fitted.columns else pd.Series(
+        [posterior.law] * len(fitted))
+    if not (kinds == row["kind"]).any():
+        return None  # no fitted run of its kind (flagged as prior-driven above), no fold
+    d = float(disc.distance(fitted, pd.DataFrame([row]), posterior.law)[0])
+    if not np.isfinite(d) or not d > dmax * TOL:
+        return None
+    return Finding(what, f"{who} lies {d:.2g} fitted spans from the fitted runs, {d / dmax:.2g}x "
+                         f"the farthest held-out run the extrapolation calibration scored "
+                         f"({dmax:.2g}): its predictive interval there extends the learned "
+                         "discrepancy (c d^p) beyond the distances the folds tested",
+                   d, float(dmax), d / dmax)
+
+
 def extrapolation(posterior, query, *, supervised=None) -> list[Finding]:
     """What of ``query`` lies outside the data ``posterior`` was fitted on, and how far.
 
@@ -192,6 +224,16 @@ def extrapolation(posterior, query, *, supervised=None) -> list[Finding]:
     elif supervised is not None and sr is None:
         out.append(Finding("no_fitted_data", "the supervised posterior records no fitted rows: "
                            "how far the supervised baseline extrapolates cannot be judged"))
+    student = {"kind": q["kind"], "N": NS, "D": DS}
+    if q["kind"] == "distillation" and q["L_T"] is not None:
+        student["L_T"] = float(q["L_T"])
+    who = "the student run" if q["kind"] == "distillation" else "the run"
+    out.append(_beyond_calibration(posterior, student, who, "beyond_calibration"))
+    if q["kind"] == "distillation" and sN is not None and sD is not None:
+        out.append(_beyond_calibration(
+            posterior if supervised is None else supervised,
+            {"kind": "supervised", "N": float(sN), "D": float(sD)},
+            "the supervised baseline", "supervised_beyond_calibration"))
     seen, findings = set(), []
     for f in out:  # teacher size can be flagged by both checks: keep the first
         if f is not None and (f.what, f.value) not in seen:

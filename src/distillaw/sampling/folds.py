@@ -73,6 +73,9 @@ def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
         lo, hi = lq[int(0.05 * lq.shape[0])], lq[int(0.95 * lq.shape[0]) - 1]
         folds.append({"held_out": int(mask.sum()), "fitted": int((~mask).sum()),
                       "distance_median": round(float(np.median(d)), 4),
+                      # how far out the calibration saw: a prediction beyond it is the
+                      # discrepancy's power law extrapolated (distillaw.extrapolation says so)
+                      "distance_max": round(float(np.max(d)), 4),
                       "rmse_log": round(float(np.sqrt(np.mean((ly - np.median(lq, 0)) ** 2))),
                                         5),
                       "inner_coverage90": round(float(np.mean((lo <= ly) & (ly <= hi))), 3),
