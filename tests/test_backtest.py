@@ -290,3 +290,41 @@ def test_budgets_are_found_in_digitised_compute(shared_data):
     s = split(epoch, "top-compute:2")
     comp = 6 * s.test["N"] * s.test["D"]
     assert len(s.test) == 39 and np.log10(comp).min() > 20.8
+
+
+def test_backtest_says_which_held_out_rows_lie_beyond_the_calibrated_reach():
+    """A posterior whose extrapolation calibration scored held-out runs up to some distance:
+    the backtest counts the held-out rows farther out, scores the 90% coverage on each side
+    and keeps each row's distance (the split's held-out budget lies beyond the fitted
+    rows' compute, so its distance is positive)."""
+    import xarray as xr
+
+    from distillaw import discrepancy as dc
+
+    table = _table()
+    params = {**{k: np.full(5, v) for k, v in TRUTH.items()}, "sigma": np.full(5, 1e-3)}
+    post = Posterior.from_params("supervised", params, form="chinchilla")
+    train = table[~np.isclose(6 * table["N"] * table["D"], 1e22)].reset_index(drop=True)
+    post.idata.add_groups(constant_data=xr.Dataset(
+        {k: ("row", train[k].to_numpy()) for k in ("N", "D", "L")}
+        | {"kind": ("row", np.array(["supervised"] * len(train)))}))
+    test = table[np.isclose(6 * table["N"] * table["D"], 1e22)].reset_index(drop=True)
+    rec = dc.calibrate(np.zeros((10, 1)), [0.0], [1.0], [1.0],
+                       ({"held_out": 3, "distance_max": 1e-6},)).to_dict()
+    post.spec["discrepancy"] = rec
+    d = post.discrepancy.distance(post.fitted_rows(), test, "supervised")
+    assert np.all(d > 1e-6)
+    res = backtest(table, "top-compute:1", peers=False, fit_fn=lambda train, law, **kw: post)
+    reach = res.scores["ours"]["calibrated_reach"]
+    assert reach["n_beyond"] == reach["n"] == len(test) and reach["distance_max"] == 1e-6
+    assert reach["coverage90_within"] is None
+    rows = res.rows["ours"]
+    inside = (rows["lower_0.9"] <= rows["observed"]) & (rows["observed"] <= rows["upper_0.9"])
+    assert reach["coverage90_beyond"] == pytest.approx(inside.mean())
+    np.testing.assert_allclose(rows["distance"], d)
+    assert any("farther from the fitted rows" in n for n in res.notes)
+    # a record from before fold distances were kept: no such score
+    rec["folds"] = [{"held_out": 3}]
+    post.spec["discrepancy"] = rec
+    res = backtest(table, "top-compute:1", peers=False, fit_fn=lambda train, law, **kw: post)
+    assert "calibrated_reach" not in res.scores["ours"]

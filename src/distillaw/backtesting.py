@@ -463,7 +463,44 @@ def backtest(data, holdout, law: str = "supervised", *, form: str | None = None,
     settings["extrapolation_discrepancy"] = None if disc is None else disc.summary()
     if disc is not None:
         notes.append(disc.summary())
+        reach = _calibrated_reach(post, disc, sp.test, rows["ours"], law, group)
+        if reach is not None:
+            scores["ours"]["calibrated_reach"], note = reach
+            notes.append(note)
     return BacktestResult(sp, law, settings, scores, rows, notes)
+
+
+def _calibrated_reach(post, disc, test: pd.DataFrame, ours_rows: pd.DataFrame, law: str,
+                      group: str | None):
+    """How many held-out rows lie farther from the fitted rows than any run the fit's
+    extrapolation calibration held out (there its intervals extend the learned discrepancy
+    rather than measure it), and the 90% coverage on each side: ``(dict, note)``, or
+    ``None`` for a record without fold distances. Adds each row's ``distance`` to
+    ``ours_rows``."""
+    dmax = disc.calibrated_distance()
+    if dmax is None:
+        return None
+    d = disc.distance(post.fitted_rows(), test, law, group)
+    ours_rows["distance"] = d
+    beyond = d > dmax
+    y = test["L"].to_numpy(float)
+    inside = ((ours_rows["lower_0.9"] <= y) & (y <= ours_rows["upper_0.9"])).to_numpy() \
+        if "lower_0.9" in ours_rows else None
+
+    def cov(mask):
+        return None if inside is None or not mask.any() else float(inside[mask].mean())
+
+    out = {"distance_max": dmax, "n_beyond": int(beyond.sum()), "n": int(beyond.size),
+           "coverage90_within": cov(~beyond), "coverage90_beyond": cov(beyond)}
+    note = (f"{out['n_beyond']} of {out['n']} held-out rows lie farther from the fitted rows "
+            f"than any run the extrapolation calibration scored (distance {dmax:.2g} fitted "
+            "spans): there the intervals extend the learned discrepancy")
+    if inside is not None:
+        parts = [f"{lab} {v:.2f}" for lab, v in (("within", out["coverage90_within"]),
+                                                  ("beyond", out["coverage90_beyond"]))
+                 if v is not None]
+        note += f"; 90% coverage {', '.join(parts)}"
+    return out, note
 
 
 __all__ = ["BUDGET_TOL", "LEVELS", "BacktestError", "BacktestResult", "Split", "backtest",
