@@ -24,6 +24,13 @@ AUTO_MIN_ROWS = 50
 # Inner fits of the calibration: their predictive medians and 90% widths are what is used,
 # which 2 chains x 400 draws estimate well (the full fit keeps the user's settings).
 INNER_MAX = {"draws": 400, "tune": 400, "chains": 2}
+# Tuning steps of a fold sampled on the one compiled fold model (row-wise error models):
+# it starts from the same model as the fit, only some row weights set to 0. Measured
+# (2 x 400 draws, diag, 2 cores): digitised Busbridge's five folds 0 divergences at 200 and
+# at 400, 5% more leapfrog steps per draw, 77 s instead of 101 s; Epoch's three 4.9 s
+# instead of 5.9 s; two folds' held-out 5/50/95% predictive quantiles moved by at most
+# 0.001 (log-loss) from 400 to 200, as much as between two seeds at 400.
+FOLD_MODEL_TUNE = 200
 
 
 def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
@@ -59,7 +66,8 @@ def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
         held = table[mask].reset_index(drop=True)
         fold_kw = {**inner_kw, "seed": inner_kw["seed"] + 1 + i}
         if fold_model is not None and fold_model.serves(inner_rows):
-            inner = fold_model.fit(inner_rows, fold_kw)
+            inner = fold_model.fit(inner_rows, {**fold_kw, "tune": min(int(fold_kw["tune"]),
+                                                                       FOLD_MODEL_TUNE)})
         else:
             inner = fit(inner_rows, spec, **fold_kw, progressbar=False, extrapolation="none")
         lq = dc.fold_quantiles(inner.predictive_draws(held, seed=i))
