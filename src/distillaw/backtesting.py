@@ -478,8 +478,8 @@ def _calibrated_reach(post, disc, test: pd.DataFrame, ours_rows: pd.DataFrame, l
     ``None`` for a record without fold distances. Adds each row's ``distance`` to
     ``ours_rows``."""
     dmax = disc.calibrated_distance()
-    if dmax is None:
-        return None
+    if dmax is None or "constant_data" not in post.idata.groups():
+        return None  # an old record, or a hand-made posterior without its fitted rows
     d = disc.distance(post.fitted_rows(), test, law, group)
     ours_rows["distance"] = d
     beyond = d > dmax

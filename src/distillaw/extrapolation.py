@@ -45,8 +45,9 @@ class Finding:
     ``supervised_size``, ``supervised_compute``, ``supervised_prior_driven``,
     ``beyond_calibration`` / ``supervised_beyond_calibration`` (farther from the fitted
     runs than any run the extrapolation calibration held out: ``value`` and ``fitted`` are
-    distances in fitted spans) or ``no_fitted_data``; ``value`` and ``fitted`` the query's and the data's extreme
-    (``None`` where not a number); ``factor`` how far beyond (> 1), or ``None``.
+    distances in fitted spans) or ``no_fitted_data``; ``value`` and ``fitted`` the query's
+    and the data's extreme (``None`` where not a number); ``factor`` how far beyond (> 1),
+    or ``None``.
     """
 
     what: str
@@ -143,7 +144,7 @@ def _beyond_calibration(posterior, row: dict, who: str, what: str) -> Finding | 
     if disc is None or posterior.law not in ("supervised", "distillation"):
         return None
     dmax = disc.calibrated_distance()
-    if dmax is None or not dmax > 0:
+    if dmax is None or not dmax > 0 or data_ranges(posterior) is None:
         return None
     fitted = posterior.fitted_rows()
     kinds = fitted["kind"].astype(str) if "kind" in fitted.columns else pd.Series(

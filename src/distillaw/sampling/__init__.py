@@ -2,8 +2,9 @@
 table + law -> :class:`~distillaw.posterior.Posterior`.
 
 Modules: :mod:`.fitting` (``fit``), :mod:`.engine` (the engines, Ctrl-C and partial-draw
-guards), :mod:`.digamma` (a cacheable digamma for the numba backend), :mod:`.folds` (the extrapolation calibration's folds), :mod:`.groups` (diagnostics
-and the ArviZ groups a fit stores).
+guards), :mod:`.digamma` (a cacheable digamma for the numba backend), :mod:`.folds` (the
+extrapolation calibration's folds), :mod:`.groups` (diagnostics and the ArviZ groups a fit
+stores).
 
 Engines (``sampler=``), never swapped silently:
 
