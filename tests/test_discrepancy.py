@@ -156,6 +156,12 @@ def test_round_trip_and_offsets_grow_with_distance():
                         folds=({"held_out": 2},))
     back = dc.Discrepancy.from_dict(disc.to_dict())
     assert back == disc
+    assert "divergent" not in disc.summary()
+    # folds whose fits diverged say so in the one-line summary (the card and the report)
+    sick = dc.calibrate(np.zeros((10, 2)), [0.05, -0.05], [1.0, 1.0], [1.0, 1.0],
+                        folds=({"held_out": 1, "divergences": 2}, {"held_out": 1,
+                                                                   "divergences": 1}))
+    assert sick.summary().endswith("(3 divergent transitions in their fits)")
     off = disc.log_offsets(np.array([0.0, 0.5, 2.0]), 4000, seed=3)
     sd = off.std(axis=0)
     assert sd[0] == 0.0 and 0 < sd[1] < sd[2]

@@ -33,6 +33,10 @@ def test_calibrated_extrapolation_covers_what_the_iid_model_misses(isoflop_runs)
     disc = cal.discrepancy
     assert plain.discrepancy is None and disc is not None
     assert len(disc.folds) >= 2
+    # the folds sampled on their own metric (fold_sampler) and say how the sampler fared
+    for f in disc.folds:
+        assert f["mass_matrix"] == "low-rank" and f["steps_per_draw"] > 0
+        assert isinstance(f["divergences"], int)
     # the folds saw the misfit: the discrepancy is bounded away from zero
     assert disc.c_quantiles((0.05,))[0] > 0.002
     y = np.log(test["L"].to_numpy(float))
@@ -69,7 +73,24 @@ def test_calibration_folds_share_one_compiled_model_and_drop_held_out_rows(isofl
     kw = dict(draws=200, tune=300, chains=2, seed=0, mass_matrix="diag")
     held = t[top].reset_index(drop=True)
     assert folds.serves(t[~top]) and not folds.serves(t.assign(kind="distillation"))
-    inner = np.median(folds.fit(t[~top], kw).loss_draws(held), 0) / truth[top]
-    whole = np.median(folds.fit(t, kw).loss_draws(held), 0) / truth[top]
+    inner = np.median(folds.fit(t[~top], kw)[0].loss_draws(held), 0) / truth[top]
+    whole = np.median(folds.fit(t, kw)[0].loss_draws(held), 0) / truth[top]
     assert np.all(np.abs(np.log(inner)) < 0.02)
     assert np.median(whole) - np.median(inner) > 0.01  # Student-t: the +30% rows are half outliers
+
+
+def test_fold_sampler_low_rank_only_where_the_fit_took_the_default_diagonal():
+    from distillaw.models import ModelSpec
+    from distillaw.sampling.folds import FOLD_TARGET_ACCEPT, fold_sampler
+
+    kw = {"sampler": "nutpie", "mass_matrix": "diag", "target_accept": None, "draws": 400}
+    plain = ModelSpec("supervised")
+    got = fold_sampler(kw, plain, explicit_mass=False)
+    assert got == {**kw, "mass_matrix": "low-rank", "target_accept": FOLD_TARGET_ACCEPT}
+    # the caller's explicit choice, a grouped table, another engine: the fit's settings
+    assert fold_sampler(kw, plain, explicit_mass=True) == kw
+    assert fold_sampler(kw, ModelSpec("supervised", group="group"), explicit_mass=False) == kw
+    assert fold_sampler({**kw, "sampler": "pymc"}, plain, explicit_mass=False)["mass_matrix"] \
+        == "diag"
+    gp = {**kw, "mass_matrix": "low-rank", "target_accept": 0.9}  # gp's own default
+    assert fold_sampler(gp, plain, explicit_mass=False) == gp

@@ -431,7 +431,13 @@ class Discrepancy:
         return (f"extrapolation discrepancy: scale c * d^p at distance d from the data (in "
                 f"fitted spans), c {med:.3g} (90% {lo:.3g}-{hi:.3g}), p = {p_best} most likely "
                 f"({pw[p_best]:.0%}), tails {tails} ({nw[nu_best]:.0%}){self._q_phrase()}, "
-                f"from {len(self.folds)} leave-the-largest-out folds")
+                f"from {len(self.folds)} leave-the-largest-out folds{self._div_phrase()}")
+
+    def _div_phrase(self) -> str:
+        """Divergent transitions in the folds' fits (recorded since 2026-12-07): their
+        predictive quantiles are what the scale was learned from, so a reader is told."""
+        div = sum(int(f.get("divergences") or 0) for f in self.folds if isinstance(f, Mapping))
+        return f" ({div} divergent transitions in their fits)" if div else ""
 
     def _q_phrase(self) -> str:
         if len(self.q_weights) < 2:

@@ -145,6 +145,7 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
     if extrapolation == "calibrate" and spec.law == "capacity-gap":
         raise ModelError("extrapolation='calibrate' applies to the supervised and distillation"
                          " laws (a capacity-gap posterior predicts teacher sizes, not losses)")
+    explicit_mass = mass_matrix is not None
     if mass_matrix is None:
         # Diagonal by default: low-rank diverged on small (14-run) and hierarchical tables
         # and in the distillation recovery test; it pays on large supervised tables (opt-in).
@@ -205,7 +206,8 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
                       "target_accept": target_accept, "cores": cores,
                       "mass_matrix": mass_matrix}
         disc = _calibrate_extrapolation(
-            table, spec, sampler_kw=sampler_kw, progressbar=progressbar, fit=fit)
+            table, spec, sampler_kw=sampler_kw, progressbar=progressbar, fit=fit,
+            explicit_mass=explicit_mass)
         diagnostics["calibration_seconds"] = round(time.perf_counter() - t0, 2)
         if disc is not None:
             spec_dict["discrepancy"] = disc.to_dict()
