@@ -112,6 +112,10 @@ def test_predict_single_point_json(fitted, capsys):
     (["fit", "{data}", "--law", "supervised", "--draws", "0", "--out", "{out}"], "--draws"),
     (["fit", "{data}", "--law", "supervised", "--error", "arima", "--out", "{out}"],
      "unknown error"),
+    (["fit", "{data}", "--law", "supervised", "--mass-matrix", "dense", "--out", "{out}"],
+     "unknown mass matrix 'dense'; choose one of low-rank, diag"),
+    (["fit", "{data}", "--law", "supervised", "--target-accept", "1.2", "--out", "{out}"],
+     "--target-accept must be in [0.5, 1)"),
     (["predict", "{model}", "--N", "1e9", "--D", "2e10", "--ci", "1.2"], "--ci"),
     (["predict", "{missing}", "--N", "1e9", "--D", "2e10"], "no such model directory"),
     (["predict", "{model}", "--points", "{missing}", "--out", "{out}.csv"], "no such points"),
@@ -243,11 +247,16 @@ def test_fit_extrapolation_calibrate_survives_save_and_load(repo, tmp_path, caps
     out = tmp_path / "cal"
     rc = main(["fit", str(repo / "data" / "simulated" / "supervised.csv"), "--law",
                "supervised", "--out", str(out), "--draws", "150", "--tune", "200",
-               "--chains", "2", "--no-progress", "--extrapolation", "calibrate"])
+               "--chains", "2", "--no-progress", "--extrapolation", "calibrate",
+               "--mass-matrix", "diag", "--target-accept", "0.85"])
     assert rc == 0, capsys.readouterr().err
     card = json.loads((out / "card.json").read_text())
     assert card["spec"]["discrepancy"]["method"] == "leave-largest-out"
     assert len(card["spec"]["discrepancy"]["folds"]) >= 2
+    # the metric the caller chose is the fit's and, chosen explicitly, the folds' too
+    settings = json.dumps(card)
+    assert '"mass_matrix": "diag"' in settings and '"target_accept": 0.85' in settings
+    assert {f["mass_matrix"] for f in card["spec"]["discrepancy"]["folds"]} == {"diag"}
     post = Posterior.load(out)
     assert post.discrepancy is not None
     fitted = post.fitted_rows().iloc[[0]]

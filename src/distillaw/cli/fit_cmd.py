@@ -95,6 +95,14 @@ def fit_command(
     chains: int = typer.Option(4, "--chains", min=1, help="Number of chains."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     sampler: str = typer.Option("nutpie", "--sampler", help="nutpie | pymc | numpyro"),
+    mass_matrix: str = typer.Option(None, "--mass-matrix",
+                                    help="diag | low-rank (nutpie): NUTS's metric. Default: "
+                                         "diag (low-rank for --error gp). low-rank takes "
+                                         "far fewer steps on large tables but diverged on "
+                                         "small and hierarchical ones; see README."),
+    target_accept: float = typer.Option(None, "--target-accept",
+                                        help="NUTS target acceptance in [0.5, 1) (default: "
+                                             "the engine's; 0.9 under low-rank)."),
     likelihood: str = typer.Option(None, "--likelihood",
                                    help="student_t (robust) | normal (default: normal for "
                                         "--error structured, student_t for iid)"),
@@ -141,6 +149,11 @@ def fit_command(
     if form is not None and law == "capacity-gap":
         raise CLIError("--form applies to the supervised and distillation laws")
     _choice(sampler, SAMPLERS, "sampler")
+    from ..sampling.engine import MASS_MATRICES
+
+    _choice(mass_matrix, MASS_MATRICES, "mass matrix")
+    if target_accept is not None and not 0.5 <= target_accept < 1:
+        raise CLIError(f"--target-accept must be in [0.5, 1), got {target_accept}")
     _choice(likelihood, LIKELIHOODS, "likelihood")
     _choice(error, ERRORS, "error")
     from ..sampling import EXTRAPOLATION
@@ -173,8 +186,8 @@ def fit_command(
         info(f"fitting the {law} law on {len(table)} rows of {data} with {sampler} "
              f"({chains} chains x {draws} draws)")
     post = fit(table, law, form=form, group=group, likelihood=likelihood, error=error,
-               sampler=sampler, priors=overrides,
-               draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progress,
+               sampler=sampler, priors=overrides, mass_matrix=mass_matrix,
+               target_accept=target_accept, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progress,
                name=name or out.name, posterior_predictive=ppc, extrapolation=extrapolation)
     post.model_info["data_file"] = str(data)
     post.save(out)
