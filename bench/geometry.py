@@ -25,6 +25,7 @@ Cases (``--cases``, comma-separated):
 
 - ``busbridge``: distillation law on the digitised Busbridge train split (328 rows, no
   supervised rows, iid Student-t noise), 2 chains;
+- ``busbridge-hetero``: the same with the default ``error="heteroscedastic"``;
 - ``busbridge-structured``: the same with ``error="structured"``;
 - ``epoch``: supervised Chinchilla law on Epoch's 240 points, 4 chains;
 - ``porian``: hierarchical supervised law over Porian et al.'s configurations, 2 chains.
@@ -97,8 +98,31 @@ exp(kappa_ref)`` gave r_hat 1.60 and min ESS 7 at 285 steps per draw; sampling `
 log(1/f1)`` (the broken power law's slope in log L_T, uncorrelated with 1/f1) gave 217 steps
 per draw against 204. Linear decorrelation alone did not pay; removing the funnel did.
 
+The default heteroscedastic fit under low-rank, by target_accept (2026-12-07, seventh
+session; 4 chains x 1000 draws after 1000 tuning steps unless said; ``fit(...,
+mass_matrix="low-rank", target_accept=TA, extrapolation="none")`` in a scratch loop, the
+same as ``--cases busbridge-hetero --mass low-rank --target-accept TA --draws 1000``):
+
+================  ==========  ========  =========  =====================  ========================
+TA (draws)        steps/draw  sample s  min ESS    r_hat > 1.01           divergences
+================  ==========  ========  =========  =====================  ========================
+0.95, seeds 0-9   21-24       11-15     451-733    3 of 10 (<= 1.015)     1 (seed 6: large gamma')
+0.98, seeds 0-7   32-33       15-19     388-708    2 of 8 (1.011, 1.019)  0
+0.98 (2000), 2,4  32-33       22*       1004-1155  0 (<= 1.006)           0
+diag (0.8), 0     245         79        ~800       0 (1.004)              0
+================  ==========  ========  =========  =====================  ========================
+
+(* on an idle machine through ``distillaw fit --mass-matrix low-rank --target-accept 0.98
+--draws 2000``: min ESS 802, r_hat 1.003; the table's other sample times ran beside another
+job.) The slowest direction under low-rank is the student term's level/tilt and log(beta'
+gamma'): a curved ridge the low-rank metric cannot straighten, so per draw it mixes worse
+than the diagonal metric's long trajectories, and at 1000 draws r_hat can pass 1.01. The
+default stays diagonal; 2000 low-rank draws give the diagonal's ESS in about a third of
+the sampling time (README). The calibration's folds, whose output is predictive quantiles,
+sample with low-rank at 0.98 (``distillaw.sampling.folds.FOLD_MASS_MATRIX``).
+
 Run: ``PYTHONPATH=src .venv/bin/python bench/geometry.py [--cases busbridge,epoch]
-[--mass diag,low-rank] [--coords unshifted,shifted] [--draws 400]``
+[--mass diag,low-rank] [--coords unshifted,shifted] [--draws 400] [--target-accept 0.98]``
 """
 
 from __future__ import annotations
@@ -115,7 +139,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
-CASES = ("busbridge", "busbridge-structured", "epoch", "porian")
+CASES = ("busbridge", "busbridge-hetero", "busbridge-structured", "epoch", "porian")
 
 
 def case(name: str, data: Path):
@@ -124,7 +148,8 @@ def case(name: str, data: Path):
 
     if name.startswith("busbridge"):
         t = load(data / "busbridge_distillation_digitized" / "train-00000-of-00001.csv")
-        err = "structured" if name.endswith("structured") else "iid"
+        err = {"busbridge-structured": "structured",
+               "busbridge-hetero": "heteroscedastic"}.get(name, "iid")
         # target_accept 0.9 as the shipped distillation fits use.
         return t, {"law": "distillation", "error": err, "target_accept": 0.9}, 2
     if name == "epoch":
@@ -186,18 +211,24 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=None,
                     help="draws = tune per chain (default: 1000 for epoch, 500 otherwise)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--target-accept", type=float, default=None,
+                    help="override every case's target_accept (busbridge: 0.9)")
+    ap.add_argument("--tune", type=int, default=None, help="tuning steps (default: draws)")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*BLAS.*")
     rows = []
     for name in args.cases.split(","):
         table, kw, chains = case(name, args.data)
+        if args.target_accept is not None:
+            kw = {**kw, "target_accept": args.target_accept}
         draws = args.draws or (1000 if name == "epoch" else 500)
         base = None
         coords = args.coords.split(",") if kw["law"] == "distillation" else ["shifted"]
         for mass, co in itertools.product(args.mass.split(","), coords):
             t0 = time.perf_counter()
             r = {"case": name, "n": len(table), "chains x draws": f"{chains}x{draws}",
-                 **measure(table, kw, mass=mass, chains=chains, draws=draws, tune=draws,
+                 **measure(table, kw, mass=mass, chains=chains, draws=draws,
+                           tune=draws if args.tune is None else args.tune,
                            seed=args.seed, coords=co)}
             r["wall_s"] = round(time.perf_counter() - t0)
             base = base or r
