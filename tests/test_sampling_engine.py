@@ -82,3 +82,46 @@ def test_low_rank_target_accept_default(monkeypatch, mass, given, expect):
         fit(shipped_supervised(), "supervised", draws=10, tune=10, chains=1,
             progressbar=False, mass_matrix=mass, target_accept=given, extrapolation="none")
     assert seen["target_accept"] == expect
+
+
+def test_one_shot_groups_equal_the_c_backends(monkeypatch):
+    """The CLI builds a fit's ArviZ groups without PyTensor's C backend (prior draws on
+    Python thunks, log-likelihood on numba: distillaw.sampling.groups.one_shot). Real NUTS
+    (small): both ways give the same prior draws and pointwise log-likelihood, and the
+    one-shot way compiles nothing with the C backend."""
+    import pymc as pm
+
+    from distillaw import fit
+    from distillaw.models import ModelSpec, build
+    from distillaw.sampling import groups
+    from distillaw.simulate import shipped_supervised
+
+    t = shipped_supervised()
+    post = fit(t, "supervised", draws=50, tune=100, chains=1, seed=2, progressbar=False,
+               extrapolation="none")
+    spec = ModelSpec("supervised")
+    built = build(spec, t)
+    seen = []
+    real = pm.compute_log_likelihood, pm.sample_prior_predictive
+
+    def spy(f):
+        def g(*a, **k):
+            seen.append((k.get("compile_kwargs") or {}).get("mode"))
+            return f(*a, **k)
+        return g
+
+    monkeypatch.setattr(pm, "compute_log_likelihood", spy(real[0]))
+    monkeypatch.setattr(pm, "sample_prior_predictive", spy(real[1]))
+    c = groups._arviz_groups(post.idata, built, spec, seed=5, posterior_predictive=False)
+    with groups.one_shot():
+        fast = groups._arviz_groups(post.idata, built, spec, seed=5, posterior_predictive=False)
+    assert seen[:2] == [None, None]  # outside: PyTensor's default (C) mode
+    assert not seen[2].linker.c_thunks  # prior draws: Python thunks
+    assert type(seen[3].linker).__name__ == "NumbaLinker"  # log-likelihood
+    assert not groups._ONE_SHOT  # the context is left as it was
+    for g in ("prior", "prior_predictive"):
+        for v in c[g].data_vars:
+            np.testing.assert_allclose(fast[g][v].values, c[g][v].values, rtol=1e-9)
+    for v in c.log_likelihood.data_vars:  # float32 groups: equal to their rounding
+        np.testing.assert_allclose(fast.log_likelihood[v].values, c.log_likelihood[v].values,
+                                   rtol=1e-6)

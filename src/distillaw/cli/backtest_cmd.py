@@ -72,11 +72,14 @@ def backtest_command(
     if not as_json:
         info(f"backtest of the {law} law on {data}, hold-out {holdout} "
              f"({chains} chains x {draws} draws{', + Huber/bootstrap' if peers else ''})")
-    res = backtest(data, holdout, law, form=form, group=group, error=error,
-                   likelihood=likelihood, sampler=sampler, draws=draws, tune=tune,
-                   chains=chains, seed=seed, peers=peers, n_boot=boot, grid=grid,
-                   budget_tol=budget_tol, format=format, columns=mapping,
-                   drop_highest_loss=drop_highest_loss, extrapolation=extrapolation)
+    from ..sampling.groups import one_shot
+
+    with one_shot():  # one or two fits in this process: no PyTensor C module index
+        res = backtest(data, holdout, law, form=form, group=group, error=error,
+                       likelihood=likelihood, sampler=sampler, draws=draws, tune=tune,
+                       chains=chains, seed=seed, peers=peers, n_boot=boot, grid=grid,
+                       budget_tol=budget_tol, format=format, columns=mapping,
+                       drop_highest_loss=drop_highest_loss, extrapolation=extrapolation)
     if as_json:
         emit_json(res.to_dict())
     else:

@@ -185,10 +185,14 @@ def fit_command(
     if not as_json:
         info(f"fitting the {law} law on {len(table)} rows of {data} with {sampler} "
              f"({chains} chains x {draws} draws)")
-    post = fit(table, law, form=form, group=group, likelihood=likelihood, error=error,
-               sampler=sampler, priors=overrides, mass_matrix=mass_matrix,
-               target_accept=target_accept, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progress,
-               name=name or out.name, posterior_predictive=ppc, extrapolation=extrapolation)
+    from ..sampling.groups import one_shot
+
+    with one_shot():  # this process fits once: no PyTensor C module index to load
+        post = fit(table, law, form=form, group=group, likelihood=likelihood, error=error,
+                   sampler=sampler, priors=overrides, mass_matrix=mass_matrix,
+                   target_accept=target_accept, draws=draws, tune=tune, chains=chains,
+                   seed=seed, progressbar=progress, name=name or out.name,
+                   posterior_predictive=ppc, extrapolation=extrapolation)
     post.model_info["data_file"] = str(data)
     post.save(out)
     d = post.diagnostics()
