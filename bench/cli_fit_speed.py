@@ -12,7 +12,8 @@ table gives wall seconds, the card's ``groups_seconds`` and the ratio.
 
 Measured 2026-12-07 (2 cores, Epoch's 245 points, default fit with calibration, 2 runs
 each): this checkout 35.4-35.5 s wall (groups 1.8 s), C groups 46.6-48.2 s (groups 8.1-8.7
-s): 1.34x. The index's cost grows with the compiledir (``~/.pytensor``), which PyTensor does
+s): 1.34x; a second run of this script: 34.7-34.8 s against 43.1-48.7 s (groups 1.7-1.8
+against 7.4-9.1 s), 1.24x best to best. The index's cost grows with the compiledir (``~/.pytensor``), which PyTensor does
 not trim.
 
 Run: ``PYTHONPATH=src .venv/bin/python bench/cli_fit_speed.py [--data PATH --law LAW]``
