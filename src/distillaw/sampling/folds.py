@@ -39,7 +39,7 @@ FOLD_MODEL_TUNE = 200
 # calibration 45 s instead of 103 s, 0 divergences, fold rmse and coverage within 0.0006
 # and 0.02, the discrepancy's scale 0.0077 vs 0.0082 and every test-row interval equal to
 # 1e-3 nats. 0.98 because at 0.9-0.95 the same metric diverged on the full table in some
-# seeds (1 in 8 at 0.95, 0 in 8 at 0.98). A grouped table keeps the fit's metric: low-rank
+# seeds (1 in 10 at 0.95, 0 in 8 at 0.98). A grouped table keeps the fit's metric: low-rank
 # diverged on hierarchical tables (Porian). A mass matrix the caller chose is kept too.
 FOLD_MASS_MATRIX = "low-rank"
 FOLD_TARGET_ACCEPT = 0.98
