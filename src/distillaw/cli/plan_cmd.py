@@ -144,9 +144,11 @@ def plan_command(
     post = Posterior.load(model_dir)
     if observed is not None:
         from ..refit import update
+        from ..sampling.groups import one_shot
 
         new_runs = load(observed)
-        upd = update(post, new_runs, ess_min=ess_min, seed=seed)
+        with one_shot():  # a NUTS refit here is this process's one fit (no C module index)
+            upd = update(post, new_runs, ess_min=ess_min, seed=seed)
         post = upd.posterior
         info(f"folded {len(new_runs)} finished run(s) into the posterior by {upd.method} "
              f"(importance ESS {upd.ess:.0f})")
