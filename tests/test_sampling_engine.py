@@ -125,3 +125,95 @@ def test_one_shot_groups_equal_the_c_backends(monkeypatch):
     for v in c.log_likelihood.data_vars:  # float32 groups: equal to their rounding
         np.testing.assert_allclose(fast.log_likelihood[v].values, c.log_likelihood[v].values,
                                    rtol=1e-6)
+
+
+def _distillation_only():
+    from distillaw.simulate import shipped_distillation
+
+    t = shipped_distillation()
+    return t[t["kind"] == "distillation"].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("case, expect", [
+    ("distillation-only", ("low-rank", 0.98, 2)),
+    ("with-supervised-rows", ("diag", None, 1)),
+    ("distillation-only, structured", ("diag", None, 1)),
+    ("distillation-only, explicit diag", ("diag", None, 1)),
+    ("distillation-only, pymc", ("diag", None, 1)),
+])
+def test_default_metric_by_table(monkeypatch, case, expect):
+    """Plumbing only (the sampler is stopped before it runs): with no mass matrix given, a
+    distillation-only table samples under low-rank at 0.98, twice the draws asked
+    (DISTILLATION_ONLY_SAMPLER); supervised rows, another error model, an explicit metric
+    or another engine keep the diagonal metric and the draws asked."""
+    from distillaw import fit
+    from distillaw.sampling import engine
+    from distillaw.simulate import shipped_distillation
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_sample(model, sampler, **kw):
+        seen.update(kw)
+        raise Stop
+
+    monkeypatch.setattr(engine, "_sample", fake_sample)
+    table = shipped_distillation() if case == "with-supervised-rows" else _distillation_only()
+    kw = {"error": "structured"} if "structured" in case else {}
+    if "explicit" in case:
+        kw["mass_matrix"] = "diag"
+    if "pymc" in case:
+        kw["sampler"] = "pymc"
+    with pytest.raises(Stop):
+        fit(table, "distillation", draws=10, tune=10, chains=1, progressbar=False,
+            extrapolation="none", **kw)
+    mass, ta, thin = expect
+    assert (seen["mass_matrix"], seen["target_accept"], seen["draws"]) == (mass, ta, 10 * thin)
+
+
+def test_distillation_only_fit_keeps_every_second_draw():
+    """Real NUTS (small): the default fit of a distillation-only table draws 2 x draws per
+    chain, keeps every second (numbered 0..draws-1 in every group), records the thinning,
+    and counts the divergences and steps of every transition it made."""
+    from distillaw import fit
+
+    post = fit(_distillation_only(), "distillation", draws=60, tune=150, chains=2, seed=3,
+               progressbar=False, extrapolation="none")
+    assert post.sampler["mass_matrix"] == "low-rank" and post.sampler["thin"] == 2
+    assert post.sampler["draws"] == 60
+    for g in ("posterior", "sample_stats", "log_likelihood"):
+        ds = post.idata[g]
+        assert ds.sizes["draw"] == 60
+        np.testing.assert_array_equal(ds["draw"].values, np.arange(60))
+    d = post.diagnostics()
+    assert d["n_draws"] == 60 and d["n_draws_sampled"] == 120
+    assert d["steps_per_draw"] > 0 and isinstance(d["divergences"], int)
+    # a divergent transition in a dropped draw still flags its window in sample_stats
+    assert int(post.idata.sample_stats["diverging"].sum()) <= d["divergences"]
+    # and the thinned draws are a posterior: the law's true losses (simulated from
+    # Busbridge's coefficients) sit inside the 90% predictive intervals of the rows
+    rows = _distillation_only()
+    pred = post.predict(rows, ci=0.9, predictive=True)
+    covered = np.mean((pred["lower"] <= rows["L_true"]) & (rows["L_true"] <= pred["upper"]))
+    assert covered >= 0.9, covered
+
+
+def test_thinning_keeps_divergences_of_dropped_draws():
+    from distillaw._compat import import_arviz
+    from distillaw.sampling.fitting import _thin, _transition_stats
+
+    az = import_arviz()
+    div = np.zeros((2, 10), bool)
+    div[0, 2] = True  # dropped draw: its window's kept draw (3) is flagged
+    div[1, 9] = True  # kept draw
+    idata = az.from_dict(posterior={"x": np.arange(20.0).reshape(2, 10)},
+                         sample_stats={"diverging": div, "n_steps": np.full((2, 10), 3)})
+    t = _thin(idata, 2)
+    np.testing.assert_array_equal(t.posterior["x"].values, [[1, 3, 5, 7, 9], [11, 13, 15, 17, 19]])
+    np.testing.assert_array_equal(t.sample_stats["diverging"].values,
+                                  [[False, True, False, False, False],
+                                   [False, False, False, False, True]])
+    assert _transition_stats(idata) == {"divergences": 2, "n_draws_sampled": 10,
+                                        "steps_per_draw": 3.0}

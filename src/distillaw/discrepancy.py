@@ -80,6 +80,9 @@ C_MAX = 0.3  # log-loss per span**p: a 35% loss error one span out is beyond any
 C_POINTS = 240
 QUANTILES = 100  # points of each held-out row's inner predictive kept for the likelihood
 C_PRIOR = 0.05  # half-normal scale of c
+# Points of log(extra scale) at which calibrate() evaluates each held-out row (cubic
+# interpolation between them; see _row_loglik).
+SIGMA_POINTS = 256
 # How much worse a fold's inner fit extrapolates for fitting only a share ``kept`` of the
 # table: scale x kept**-q. kept is 0.7-0.9 in the folds, so q = 4 is a factor of 1.5-4.
 Q_GRID = (0.0, 1.0, 2.0, 3.0, 4.0)
@@ -478,12 +481,50 @@ def _t_logpdf(x2: np.ndarray, var: np.ndarray, nu: float) -> np.ndarray:
             - 0.5 * (nu + 1) * np.log1p(x2 / (nu * var)))
 
 
+def _row_loglik(dev2: np.ndarray, h2: np.ndarray, nu: float, c: np.ndarray, ls: np.ndarray,
+                points: int, chunk: int) -> np.ndarray:
+    """Each held-out row's log-likelihood ``(A, J, R, C)`` at extra scale ``sigma = c_k
+    exp(ls[a, j, r])``: ``log mean_q t_nu(dev2_qr | h2_r + sigma^2)``, a smooth function of
+    ``log sigma`` alone per row, evaluated on ``points`` evenly spaced values of ``log
+    sigma`` spanning what the grids reach (per row) and interpolated there by cubic
+    (Catmull-Rom) splines; ``sigma = 0`` (``c = 0`` or ``d = 0``) exactly. Measured against
+    the exact evaluation on the Busbridge and Epoch folds (256 points): the grid
+    posterior's total variation distance 3e-5 and 5e-6, the same quantiles of c."""
+    Q, R = dev2.shape
+    A, J = ls.shape[:2]
+    zero = ~np.isfinite(ls)  # d = 0: no extra scale at any c
+    lsf = np.where(zero, 0.0, ls)
+    lc = np.log(c[c > 0])
+    lo = lc[0] + lsf.min(axis=(0, 1))
+    step = np.maximum((lc[-1] + lsf.max(axis=(0, 1)) - lo) / (points - 1), 1e-9)
+    u = lo[:, None] + step[:, None] * np.arange(points)  # (R, G): log sigma
+    f = np.empty((R, points))
+    f0 = np.empty(R)
+    for r0 in range(0, R, chunk):
+        sl = slice(r0, min(R, r0 + chunk))
+        var = h2[sl, None] + np.exp(2 * u[sl])
+        f[sl] = _logsumexp(_t_logpdf(dev2[:, sl, None], var[None], nu), axis=0) - np.log(Q)
+        f0[sl] = _logsumexp(_t_logpdf(dev2[:, sl], h2[None, sl], nu), axis=0) - np.log(Q)
+    t = (lc[None, None, None, :] + lsf[..., None] - lo[:, None]) / step[:, None]  # (A,J,R,C')
+    k = np.clip(np.floor(t).astype(np.int64), 0, points - 2)
+    x = t - k
+    rows = np.arange(R)[:, None]
+    p0, p1 = f[rows, np.maximum(k - 1, 0)], f[rows, k]
+    p2, p3 = f[rows, k + 1], f[rows, np.minimum(k + 2, points - 1)]
+    inner = p1 + 0.5 * x * (p2 - p0 + x * (2 * p0 - 5 * p1 + 4 * p2 - p3
+                                           + x * (3 * (p1 - p2) + p3 - p0)))
+    out = np.empty((A, J, R, c.size))
+    out[..., c > 0] = np.where(zero[..., None], f0[:, None], inner)
+    out[..., c == 0] = f0[:, None]
+    return out
+
+
 def calibrate(lq: np.ndarray, ly: np.ndarray, d: np.ndarray, weight: np.ndarray,
               folds=(), *, kept: np.ndarray | None = None, span: dict | None = None,
               compute_span: dict | None = None,
               p_grid=P_GRID, nu_grid=NU_GRID, q_grid=Q_GRID, c_max: float = C_MAX,
               points: int = C_POINTS, c_prior: float = C_PRIOR,
-              chunk: int = 128) -> Discrepancy:
+              chunk: int = 128, sigma_points: int | None = SIGMA_POINTS) -> Discrepancy:
     """Grid posterior of ``(nu, c, p)`` from the held-out rows of the folds (module doc).
 
     ``lq`` ``(Q, R)``: quantiles of each held-out row's inner predictive log-loss
@@ -497,6 +538,12 @@ def calibrate(lq: np.ndarray, ly: np.ndarray, d: np.ndarray, weight: np.ndarray,
     misread point) be what they are, instead of widening every interval to cover them.
     ``q`` is summed out of the stored weights (predictions are from the full fit,
     ``kept = 1``); its marginal is kept as ``q_weights``.
+
+    ``sigma_points``: a row's likelihood depends on ``(c, p, q)`` only through its extra
+    scale ``sigma = c d^p kept^-q``, so it is evaluated once per ``nu`` on that many
+    points of ``log sigma`` and read off by cubic interpolation (:func:`_row_loglik`);
+    ``None`` evaluates every grid point exactly (``len(q_grid) x len(p_grid)`` times the
+    work: 8 s instead of 0.9 s on the digitised Busbridge folds' 428 held-out rows).
     """
     lq = np.atleast_2d(np.asarray(lq, float))
     ly, d, weight = (np.asarray(a, float).reshape(-1) for a in (ly, d, weight))
@@ -516,18 +563,27 @@ def calibrate(lq: np.ndarray, ly: np.ndarray, d: np.ndarray, weight: np.ndarray,
     log_prior = -0.5 * (c / c_prior) ** 2 + np.log(width)
     dev2 = (ly[None, :] - lq) ** 2  # (Q, R)
     logw = np.empty((len(q_grid), len(nu_grid), len(p_grid), c.size))
-    for a, q in enumerate(q_grid):
+    if sigma_points is None:
+        for a, q in enumerate(q_grid):
+            for i, nu in enumerate(nu_grid):
+                for j, p in enumerate(p_grid):
+                    total = np.zeros(c.size)
+                    for r0 in range(0, ly.size, chunk):
+                        sl = slice(r0, min(ly.size, r0 + chunk))
+                        scale = d[sl] ** p * kept[sl] ** -q
+                        var = h2[sl, None] + (c[None, :] * scale[:, None]) ** 2  # (r, C)
+                        ll = (_logsumexp(_t_logpdf(dev2[:, sl, None], var[None], nu), axis=0)
+                              - np.log(Q))
+                        total += (weight[sl, None] * ll).sum(axis=0)
+                    logw[a, i, j] = total + log_prior
+    else:
+        # log scale of each row under each (q, p): sigma = c * exp(ls)
+        with np.errstate(divide="ignore"):
+            ls = np.array([[p * np.log(d) - q * np.log(kept) for p in p_grid]
+                           for q in q_grid])  # (A, J, R); -inf where d = 0 (sigma = 0)
         for i, nu in enumerate(nu_grid):
-            for j, p in enumerate(p_grid):
-                total = np.zeros(c.size)
-                for r0 in range(0, ly.size, chunk):
-                    sl = slice(r0, min(ly.size, r0 + chunk))
-                    scale = d[sl] ** p * kept[sl] ** -q
-                    var = h2[sl, None] + (c[None, :] * scale[:, None]) ** 2  # (r, C)
-                    ll = (_logsumexp(_t_logpdf(dev2[:, sl, None], var[None], nu), axis=0)
-                          - np.log(Q))
-                    total += (weight[sl, None] * ll).sum(axis=0)
-                logw[a, i, j] = total + log_prior
+            ll = _row_loglik(dev2, h2, nu, c, ls, sigma_points, chunk)  # (A, J, R, C)
+            logw[:, i] = np.einsum("r,ajrc->ajc", weight, ll) + log_prior
     w4 = np.exp(logw - logw.max())
     w4 /= w4.sum()
     q_weights = {f"{q:g}": round(float(x), 6) for q, x in zip(q_grid, w4.sum(axis=(1, 2, 3)),

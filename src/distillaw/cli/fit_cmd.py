@@ -97,12 +97,15 @@ def fit_command(
     sampler: str = typer.Option("nutpie", "--sampler", help="nutpie | pymc | numpyro"),
     mass_matrix: str = typer.Option(None, "--mass-matrix",
                                     help="diag | low-rank (nutpie): NUTS's metric. Default: "
-                                         "diag (low-rank for --error gp). low-rank takes "
+                                         "low-rank for --error gp and for distillation-only "
+                                         "tables (target accept 0.98, twice the draws, "
+                                         "every second kept), else diag. low-rank takes "
                                          "far fewer steps on large tables but diverged on "
                                          "small and hierarchical ones; see README."),
     target_accept: float = typer.Option(None, "--target-accept",
                                         help="NUTS target acceptance in [0.5, 1) (default: "
-                                             "the engine's; 0.9 under low-rank)."),
+                                             "the engine's; 0.9 under low-rank, 0.98 for a "
+                                             "distillation-only table)."),
     likelihood: str = typer.Option(None, "--likelihood",
                                    help="student_t (robust) | normal (default: normal for "
                                         "--error structured, student_t for iid)"),

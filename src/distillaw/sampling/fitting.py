@@ -17,11 +17,79 @@ from ..errors import InterruptedFit, ModelError
 from ..posterior import Posterior
 from . import engine
 from .engine import _BLAS_WARNING, MASS_MATRICES, _check_complete, _sigint_watch
-from .folds import AUTO_MIN_ROWS, EXTRAPOLATION, _calibrate_extrapolation
+from .folds import AUTO_MIN_ROWS, EXTRAPOLATION, _calibrate_extrapolation, _FoldModel
 from .groups import _arviz_groups, _contraction, _groups_note, _quiet_pymc, compute_diagnostics
 
 # target_accept under the low-rank mass matrix when the caller gives none (see fit()).
 LOW_RANK_TARGET_ACCEPT = 0.9
+# The default sampler of a distillation-only table (no supervised rows, no group, row-wise
+# error, the student term in level coordinates): nutpie's low-rank metric at this
+# target_accept, drawing THIN x ``draws`` per chain and keeping every THIN-th. Measured on
+# the digitised Busbridge train split (default heteroscedastic fit, 4 chains, 2 cores;
+# bench/geometry.py --cases busbridge-hetero): the diagonal metric needs 245 leapfrog steps
+# per draw (79 s, min bulk ESS ~800); low-rank at 0.98 needs 32, and its slowest direction
+# (a curved ridge of the student term's level/tilt and log(beta' gamma')) mixes worse per
+# draw: at 1000 draws r_hat passed 1.01 in 2 of 8 seeds. 2000 drawn, 1000 kept: seeds 0-7,
+# 0 divergences, r_hat <= 1.007, min ESS 800-1360 (the thinned draws keep the full run's
+# ESS), 22 s of sampling. On 60- and 120-row subsets of that table the same settings were
+# as clean as the diagonal metric (r_hat up to 1.017 in one of four 60-row subsets, where
+# the diagonal metric reached 1.020 in another) at 3-4x fewer gradients. Tables with
+# supervised rows keep the diagonal metric: low-rank mixed the jointly fitted supervised
+# law worse (simulated table: min ESS 114-313 against 836-946); grouped tables and the
+# structured error diverged under low-rank.
+DISTILLATION_ONLY_SAMPLER = {"mass_matrix": "low-rank", "target_accept": 0.98, "thin": 2}
+
+
+def _default_metric(spec, table: pd.DataFrame, model, sampler: str) -> dict:
+    """The mass matrix, target_accept and thinning of a fit whose caller chose no mass
+    matrix (see :data:`DISTILLATION_ONLY_SAMPLER`)."""
+    if sampler != "nutpie":
+        return {"mass_matrix": "diag", "target_accept": None, "thin": 1}
+    if spec.error == "gp":
+        # On 40 low-noise IsoFLOP runs (tests/test_fit_gp.py) diagonal left log E unmixed
+        # (r_hat 1.24 in 300 draws; low-rank 1.02, 15 steps per draw); on Epoch's points both
+        # are clean (16 vs 64 steps per draw). On 21-run tables diagonal was cleaner
+        # (bench/sbc.py --errors gp: 0 divergences in 12 fits, low-rank 16; at target_accept
+        # 0.9, 39, 37 of them in one fit): pass mass_matrix="diag" there.
+        return {"mass_matrix": "low-rank", "target_accept": LOW_RANK_TARGET_ACCEPT, "thin": 1}
+    if (spec.law == "distillation" and spec.group is None
+            and spec.error in ("iid", "heteroscedastic")
+            and not table["kind"].astype(str).eq("supervised").any()
+            and "student_level_ref" in model.named_vars):
+        return dict(DISTILLATION_ONLY_SAMPLER)
+    # Diagonal elsewhere: low-rank diverged on small (14-run) and hierarchical tables and in
+    # the distillation recovery test (with supervised rows); it pays on large supervised
+    # tables (Epoch: 17x ESS/s), opt-in.
+    return {"mass_matrix": "diag", "target_accept": None, "thin": 1}
+
+
+def _transition_stats(idata) -> dict:
+    """Divergences, mean leapfrog steps and draws per chain of every transition sampled."""
+    ss = idata.sample_stats
+    out = {"divergences": int(np.asarray(ss["diverging"].values).sum()),
+           "n_draws_sampled": int(ss.sizes["draw"])}
+    if "n_steps" in ss:
+        out["steps_per_draw"] = float(np.asarray(ss["n_steps"].values).mean())
+    return out
+
+
+def _thin(idata, thin: int):
+    """Every ``thin``-th draw of the posterior and sample stats. A divergence in a dropped
+    draw marks the kept draw of its window (the count is kept by the caller)."""
+    if thin == 1:
+        return idata
+    ss = idata.sample_stats
+    n = ss.sizes["draw"] // thin * thin
+    out = idata.isel(draw=slice(thin - 1, n, thin))
+    for name in out.groups():  # draws numbered 0.. as in any other fit
+        ds = out[name]
+        if "draw" in ds.dims:
+            setattr(out, name, ds.assign_coords(draw=np.arange(ds.sizes["draw"])))
+    if "diverging" in ss:
+        window = ss["diverging"].isel(draw=slice(0, n)).coarsen(draw=thin).max()
+        out.sample_stats["diverging"] = window.assign_coords(
+            draw=np.arange(window.sizes["draw"]))
+    return out
 
 
 def _load(data, format: str | None) -> tuple[pd.DataFrame, str | None]:
@@ -77,11 +145,16 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         Also store a ``posterior_predictive`` group (replicated log-losses at the fitted
         rows, one per draw). Off by default: it is as large as ``log_likelihood``.
     mass_matrix : {"low-rank", "diag"} or None
-        Mass-matrix adaptation. ``None``: diagonal, except ``error="gp"`` under nutpie
-        (low-rank). ``"diag"``: diagonal. ``"low-rank"`` (nutpie
-        only): the diagonal plus the posterior's strongly correlated directions, much
-        faster on large supervised tables (Epoch: 17x ESS/s) but divergent on small or
-        hierarchical ones (measured in ``bench/geometry.py``; see the module docstring).
+        Mass-matrix adaptation. ``None`` (under nutpie): low-rank for ``error="gp"``, and
+        for a distillation-only table (no supervised rows, no group, iid or
+        heteroscedastic error) low-rank at target_accept 0.98 drawing twice ``draws`` per
+        chain and keeping every second (:data:`DISTILLATION_ONLY_SAMPLER`: the digitised
+        Busbridge table samples in 22 s instead of 79 s at the same ESS); diagonal
+        elsewhere. The choice and the thinning are recorded in ``post.sampler``.
+        ``"diag"``: diagonal. ``"low-rank"`` (nutpie only): the diagonal plus the
+        posterior's strongly correlated directions, much faster on large supervised
+        tables (Epoch: 17x ESS/s) but divergent on small or hierarchical ones (measured
+        in ``bench/geometry.py``); an explicit choice is never thinned.
 
     extrapolation : {"auto", "calibrate", "none"}
         ``"calibrate"``: learn how the law's error grows away from the data by leaving the
@@ -114,7 +187,7 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
     ...            progressbar=False)                                   # doctest: +SKIP
     >>> post.check(min_ess=100)                                         # doctest: +SKIP
     """
-    from ..models import ModelSpec, build
+    from ..models import ModelSpec, build, fold_weighted
 
     if isinstance(law, ModelSpec):
         if any(v is not None for v in (form, group, priors, group_params, reference)) or \
@@ -146,33 +219,42 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
         raise ModelError("extrapolation='calibrate' applies to the supervised and distillation"
                          " laws (a capacity-gap posterior predicts teacher sizes, not losses)")
     explicit_mass = mass_matrix is not None
-    if mass_matrix is None:
-        # Diagonal by default: low-rank diverged on small (14-run) and hierarchical tables
-        # and in the distillation recovery test; it pays on large supervised tables (opt-in).
-        # error="gp" (nutpie): low-rank. On 40 low-noise IsoFLOP runs (tests/test_fit_gp.py)
-        # diagonal left log E unmixed (r_hat 1.24 in 300 draws; low-rank 1.02, 15 steps per
-        # draw); on Epoch's points both are clean (16 vs 64 steps per draw). On 21-run
-        # tables diagonal was cleaner (bench/sbc.py --errors gp: 0 divergences in 12 fits,
-        # low-rank 16; at target_accept 0.9, 39, 37 of them in one fit): pass
-        # mass_matrix="diag" there.
-        mass_matrix = "low-rank" if spec.error == "gp" and sampler == "nutpie" else "diag"
-    if target_accept is None and mass_matrix == "low-rank":
-        # The low-rank metric's step size, adapted to nutpie's 0.8, is too long for a few
-        # trajectories: Epoch's 240 points (bench/fit_speed.py) diverged 1-4 times in 5 of
-        # 6 seeds; at 0.9, 0 in 6 seeds, sampling 1.2-1.6 s instead of 1.1-1.2 s.
-        target_accept = LOW_RANK_TARGET_ACCEPT
     table, path = _load(data, format)
     calibrate = extrapolation == "calibrate" or (
         extrapolation == "auto" and spec.law != "capacity-gap" and len(table) >= AUTO_MIN_ROWS)
+    thin = 1
     with warnings.catch_warnings(), _sigint_watch() as interrupted:
         warnings.filterwarnings("ignore", message=_BLAS_WARNING, category=UserWarning)
         try:
             built = build(spec, table)
+            if mass_matrix is None:
+                auto = _default_metric(spec, table, built.model, sampler)
+                mass_matrix, thin = auto["mass_matrix"], auto["thin"]
+                if target_accept is None:
+                    target_accept = auto["target_accept"]
+            if target_accept is None and mass_matrix == "low-rank":
+                # The low-rank metric's step size, adapted to nutpie's 0.8, is too long for
+                # a few trajectories: Epoch's 240 points (bench/fit_speed.py) diverged 1-4
+                # times in 5 of 6 seeds; at 0.9, 0 in 6 seeds, sampling 1.2-1.6 s instead of
+                # 1.1-1.2 s.
+                target_accept = LOW_RANK_TARGET_ACCEPT
             t0 = time.perf_counter()
-            idata, t_compile = engine._sample(built.model, sampler, draws=int(draws), tune=int(tune),
-                                       chains=int(chains), seed=int(seed),
+            fold_model, model, compiled, t_pre = None, built.model, None, 0.0
+            if calibrate and sampler == "nutpie" and fold_weighted(spec):
+                # One compilation for the fit and its calibration folds: the fit samples
+                # the folds' row-weighted model with every weight 1 (the same density; 6%
+                # more time per gradient on the digitised Busbridge table, 8 s less
+                # compiling). The ArviZ groups still come from ``built``.
+                fold_model = _FoldModel(build(spec, table, fold_weights=True), None)
+                model = fold_model.built.model
+                fold_model.compiled = compiled = engine._compile_nutpie(model)
+                t_pre = time.perf_counter() - t0
+            idata, t_compile = engine._sample(model, sampler, draws=int(draws) * thin,
+                                       tune=int(tune), chains=int(chains), seed=int(seed),
                                        progressbar=progressbar, target_accept=target_accept,
-                                       cores=cores, mass_matrix=mass_matrix)
+                                       cores=cores, mass_matrix=mass_matrix,
+                                       compiled=compiled)
+            t_compile += t_pre  # (_sample's own is ~0 when given the compiled model)
         except KeyboardInterrupt:
             raise InterruptedFit("fit interrupted (Ctrl-C); nothing was saved") from None
         except Exception:
@@ -180,7 +262,11 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
                 raise InterruptedFit("fit interrupted (Ctrl-C); nothing was saved") from None
             raise
         wall = time.perf_counter() - t0 - t_compile
-    _check_complete(idata, draws=int(draws), chains=int(chains), interrupted=bool(interrupted))
+    _check_complete(idata, draws=int(draws) * thin, chains=int(chains),
+                    interrupted=bool(interrupted))
+    # every transition counts, the dropped draws' too
+    full_stats = _transition_stats(idata) if thin > 1 else None
+    idata = _thin(idata, thin)
     t0 = time.perf_counter()
     with warnings.catch_warnings(), _quiet_pymc():
         warnings.filterwarnings("ignore", message=_BLAS_WARNING, category=UserWarning)
@@ -188,6 +274,8 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
                               posterior_predictive=posterior_predictive)
     t_groups = time.perf_counter() - t0
     diagnostics = compute_diagnostics(idata)
+    if full_stats is not None:
+        diagnostics.update(full_stats)
     ess = diagnostics["ess_bulk_min"]
     diagnostics["compile_seconds"] = round(t_compile, 2)
     diagnostics["sampling_seconds"] = round(wall, 2)  # tuning + draws (+ compile for pymc)
@@ -197,7 +285,7 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
     settings = {"engine": sampler, "draws": int(draws), "tune": int(tune),
                 "chains": int(chains), "seed": int(seed), "target_accept": target_accept,
                 "backend": "numba" if sampler == "nutpie" else None,
-                "mass_matrix": mass_matrix}
+                "mass_matrix": mass_matrix, "thin": thin}
     spec_dict = spec.to_dict()
     if calibrate:
         t0 = time.perf_counter()
@@ -207,7 +295,7 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
                       "mass_matrix": mass_matrix}
         disc = _calibrate_extrapolation(
             table, spec, sampler_kw=sampler_kw, progressbar=progressbar, fit=fit,
-            explicit_mass=explicit_mass)
+            explicit_mass=explicit_mass, fold_model=fold_model)
         diagnostics["calibration_seconds"] = round(time.perf_counter() - t0, 2)
         if disc is not None:
             spec_dict["discrepancy"] = disc.to_dict()

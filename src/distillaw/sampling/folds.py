@@ -55,7 +55,8 @@ def fold_sampler(sampler_kw: dict, spec, *, explicit_mass: bool) -> dict:
 
 
 def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
-                             progressbar: bool, fit, explicit_mass: bool = False):
+                             progressbar: bool, fit, explicit_mass: bool = False,
+                             fold_model: _FoldModel | None = None):
     """The leave-the-largest-out folds of :mod:`distillaw.discrepancy`: fit ``spec`` on
     each fold's smaller runs (same priors, same sampler), predict the held-out larger ones
     with the inner posterior's own predictive draws, and return the grid posterior of the
@@ -63,7 +64,8 @@ def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
     row-weighted model (:class:`_FoldModel`) where it applies; else each fold builds and
     compiles its own through ``fit`` (:func:`distillaw.fit`, passed in: this module is
     below it). ``explicit_mass``: the caller chose the fit's mass matrix, and the folds
-    keep it (else :func:`fold_sampler` picks theirs)."""
+    keep it (else :func:`fold_sampler` picks theirs). ``fold_model``: the folds' model,
+    when the caller built and compiled it already (fit samples its own draws on it)."""
     import sys
 
     from .. import discrepancy as dc
@@ -78,7 +80,8 @@ def _calibrate_extrapolation(table: pd.DataFrame, spec, *, sampler_kw: dict,
     inner_kw = {k: min(v, INNER_MAX[k]) if k in INNER_MAX else v
                 for k, v in fold_sampler(sampler_kw, spec,
                                          explicit_mass=explicit_mass).items()}
-    fold_model = _FoldModel.make(table, spec, sampler_kw["sampler"])
+    if fold_model is None:
+        fold_model = _FoldModel.make(table, spec, sampler_kw["sampler"])
     for i, mask in enumerate(masks):
         t0 = time.perf_counter()
         if progressbar:
