@@ -245,9 +245,9 @@ def fit(data, law="supervised", *, form: str | None = None, group: str | None = 
                 # the folds' row-weighted model with every weight 1 (the same density; 6%
                 # more time per gradient on the digitised Busbridge table, 8 s less
                 # compiling). The ArviZ groups still come from ``built``.
-                fold_model = _FoldModel(build(spec, table, fold_weights=True), None)
-                model = fold_model.built.model
-                fold_model.compiled = compiled = engine._compile_nutpie(model)
+                weighted = build(spec, table, fold_weights=True)
+                model, compiled = weighted.model, engine._compile_nutpie(weighted.model)
+                fold_model = _FoldModel(weighted, compiled)
                 t_pre = time.perf_counter() - t0
             idata, t_compile = engine._sample(model, sampler, draws=int(draws) * thin,
                                        tune=int(tune), chains=int(chains), seed=int(seed),
