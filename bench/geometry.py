@@ -128,6 +128,20 @@ ESS 802-1402 on the kept 1000 draws (the 2000 drawn: within 5%). Subsets of 60 r
 steps, r_hat 1.005-1.020, ESS 409-493, 0 divergences either way. The calibration's folds, whose output is predictive quantiles,
 sample with low-rank at 0.98 (``distillaw.sampling.folds.FOLD_MASS_MATRIX``).
 
+The default against the diagonal metric in one run (2026-12-08, seed 0, the case's 2 chains
+x 1000 kept draws after 1000 tuning steps, idle 2 cores; ``--cases busbridge-hetero --mass
+diag,auto --draws 1000 --tune 1000 --coords shifted``):
+
+=================================  ==========  ========  ===  =====  ==========  =====  ===
+mass matrix                        steps/draw  sample s  ESS  ESS/s  ESS/kgrad   r_hat  div
+=================================  ==========  ========  ===  =====  ==========  =====  ===
+diag (0.8)                         300         48.6      527  10.8   0.88        1.01   0
+auto: low-rank 0.98, thin 2        32.9        9.9       301  30.4   2.29        1.01   0
+=================================  ==========  ========  ===  =====  ==========  =====  ===
+
+2.8x the ESS per second, 2.6x per gradient (the thinned fit's gradients counted over the
+2000 draws it made).
+
 Run: ``PYTHONPATH=src .venv/bin/python bench/geometry.py [--cases busbridge,epoch]
 [--mass diag,low-rank] [--coords unshifted,shifted] [--draws 400] [--target-accept 0.98]``
 """
@@ -192,13 +206,20 @@ def measure(table, kw: dict, *, mass: str, chains: int, draws: int, tune: int,
             seed: int, coords: str = "shifted") -> dict:
     from distillaw import fit
 
+    if mass == "auto":  # fit's own choice (DISTILLATION_ONLY_SAMPLER and the rest)
+        kw = {k: v for k, v in kw.items() if k != "target_accept" or kw.get("_ta_given")}
+    kw = {k: v for k, v in kw.items() if k != "_ta_given"}
     with coordinates(coords):
         post = fit(table, progressbar=False, draws=draws, tune=tune, chains=chains,
-                   seed=seed, mass_matrix=mass, extrapolation="none", **kw)
+                   seed=seed, mass_matrix=None if mass == "auto" else mass,
+                   extrapolation="none", **kw)
     d = post.diagnostics()
     steps = float(d["steps_per_draw"])
     ess = float(d["ess_bulk_min"])
-    grads = steps * draws * chains
+    grads = steps * d.get("n_draws_sampled", draws) * chains  # thinned fits draw more
+    if mass == "auto":
+        s = post.sampler
+        mass = f"auto: {s['mass_matrix']} {s['target_accept']}, thin {s.get('thin', 1)}"
     return {"mass": mass, "coords": coords, "compile_s": d["compile_seconds"],
             "sample_s": d["sampling_seconds"], "steps/draw": round(steps, 1),
             "ESS": round(ess), "ESS/s": ess / d["sampling_seconds"],
@@ -212,7 +233,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--cases", default="busbridge,epoch,porian")
     ap.add_argument("--mass", default="diag,low-rank",
-                    help="mass matrices, the baseline first (comma-separated)")
+                    help="mass matrices, the baseline first (comma-separated); auto: what "
+                         "fit picks with none given (and its target_accept)")
     ap.add_argument("--coords", default="exponents,shifted",
                     help="distillation cases: sampled coordinates, the baseline first")
     ap.add_argument("--draws", type=int, default=None,
@@ -227,7 +249,7 @@ def main(argv=None) -> int:
     for name in args.cases.split(","):
         table, kw, chains = case(name, args.data)
         if args.target_accept is not None:
-            kw = {**kw, "target_accept": args.target_accept}
+            kw = {**kw, "target_accept": args.target_accept, "_ta_given": True}
         draws = args.draws or (1000 if name == "epoch" else 500)
         base = None
         coords = args.coords.split(",") if kw["law"] == "distillation" else ["shifted"]
