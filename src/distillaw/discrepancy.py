@@ -492,7 +492,7 @@ def _row_loglik(dev2: np.ndarray, h2: np.ndarray, nu: float, c: np.ndarray, ls: 
     posterior's total variation distance 3e-5 and 5e-6, the same quantiles of c."""
     Q, R = dev2.shape
     A, J = ls.shape[:2]
-    zero = ~np.isfinite(ls)  # d = 0: no extra scale at any c
+    zero = np.isneginf(ls)  # d = 0: no extra scale at any c
     lsf = np.where(zero, 0.0, ls)
     lc = np.log(c[c > 0])
     lo = lc[0] + lsf.min(axis=(0, 1))
@@ -543,7 +543,7 @@ def calibrate(lq: np.ndarray, ly: np.ndarray, d: np.ndarray, weight: np.ndarray,
     scale ``sigma = c d^p kept^-q``, so it is evaluated once per ``nu`` on that many
     points of ``log sigma`` and read off by cubic interpolation (:func:`_row_loglik`);
     ``None`` evaluates every grid point exactly (``len(q_grid) x len(p_grid)`` times the
-    work: 8 s instead of 0.9 s on the digitised Busbridge folds' 428 held-out rows).
+    work: 8 s instead of 1.3 s on the digitised Busbridge folds' 428 held-out rows).
     """
     lq = np.atleast_2d(np.asarray(lq, float))
     ly, d, weight = (np.asarray(a, float).reshape(-1) for a in (ly, d, weight))
@@ -577,10 +577,11 @@ def calibrate(lq: np.ndarray, ly: np.ndarray, d: np.ndarray, weight: np.ndarray,
                         total += (weight[sl, None] * ll).sum(axis=0)
                     logw[a, i, j] = total + log_prior
     else:
-        # log scale of each row under each (q, p): sigma = c * exp(ls)
-        with np.errstate(divide="ignore"):
-            ls = np.array([[p * np.log(d) - q * np.log(kept) for p in p_grid]
-                           for q in q_grid])  # (A, J, R); -inf where d = 0 (sigma = 0)
+        # log scale of each row under each (q, p): sigma = c * exp(ls); -inf where d = 0
+        # (sigma = 0; d**0 = 1 as in the exact path)
+        logd = np.log(np.where(d > 0, d, 1.0))
+        ls = np.array([[np.where(d > 0, p * logd, 0.0 if p == 0 else -np.inf)
+                        - q * np.log(kept) for p in p_grid] for q in q_grid])  # (A, J, R)
         for i, nu in enumerate(nu_grid):
             ll = _row_loglik(dev2, h2, nu, c, ls, sigma_points, chunk)  # (A, J, R, C)
             logw[:, i] = np.einsum("r,ajrc->ajc", weight, ll) + log_prior
