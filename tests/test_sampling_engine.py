@@ -64,9 +64,17 @@ def test_float32_psi_keeps_pytensors_implementation():
 def test_low_rank_target_accept_default(monkeypatch, mass, given, expect):
     """Plumbing only (the sampler is stopped before it runs): low-rank fits default to
     target_accept 0.9, an explicit value wins, the diagonal metric keeps the engine's."""
+    from distillaw.simulate import shipped_supervised
+
+    seen = _engine_kwargs(monkeypatch, shipped_supervised(), "supervised", mass_matrix=mass,
+                          target_accept=given)
+    assert seen["target_accept"] == expect
+
+
+def _engine_kwargs(monkeypatch, table, law, **kw) -> dict:
+    """What fit passes to the engine (stopped there: plumbing only)."""
     from distillaw import fit
     from distillaw.sampling import engine
-    from distillaw.simulate import shipped_supervised
 
     seen = {}
 
@@ -79,9 +87,9 @@ def test_low_rank_target_accept_default(monkeypatch, mass, given, expect):
 
     monkeypatch.setattr(engine, "_sample", fake_sample)
     with pytest.raises(Stop):
-        fit(shipped_supervised(), "supervised", draws=10, tune=10, chains=1,
-            progressbar=False, mass_matrix=mass, target_accept=given, extrapolation="none")
-    assert seen["target_accept"] == expect
+        fit(table, law, draws=10, tune=10, chains=1, progressbar=False, extrapolation="none",
+            **kw)
+    return seen
 
 
 def test_one_shot_groups_equal_the_c_backends(monkeypatch):
@@ -146,29 +154,15 @@ def test_default_metric_by_table(monkeypatch, case, expect):
     distillation-only table samples under low-rank at 0.98, twice the draws asked
     (DISTILLATION_ONLY_SAMPLER); supervised rows, another error model, an explicit metric
     or another engine keep the diagonal metric and the draws asked."""
-    from distillaw import fit
-    from distillaw.sampling import engine
     from distillaw.simulate import shipped_distillation
 
-    seen = {}
-
-    class Stop(Exception):
-        pass
-
-    def fake_sample(model, sampler, **kw):
-        seen.update(kw)
-        raise Stop
-
-    monkeypatch.setattr(engine, "_sample", fake_sample)
     table = shipped_distillation() if case == "with-supervised-rows" else _distillation_only()
     kw = {"error": "structured"} if "structured" in case else {}
     if "explicit" in case:
         kw["mass_matrix"] = "diag"
     if "pymc" in case:
         kw["sampler"] = "pymc"
-    with pytest.raises(Stop):
-        fit(table, "distillation", draws=10, tune=10, chains=1, progressbar=False,
-            extrapolation="none", **kw)
+    seen = _engine_kwargs(monkeypatch, table, "distillation", **kw)
     mass, ta, thin = expect
     assert (seen["mass_matrix"], seen["target_accept"], seen["draws"]) == (mass, ta, 10 * thin)
 
