@@ -94,3 +94,82 @@ def test_fold_sampler_low_rank_only_where_the_fit_took_the_default_diagonal():
         == "diag"
     gp = {**kw, "mass_matrix": "low-rank", "target_accept": 0.9}  # gp's own default
     assert fold_sampler(gp, plain, explicit_mass=False) == gp
+
+
+def _isoflop_fold_model(isoflop_runs):
+    from distillaw.data import validate_runs
+    from distillaw.models import ModelSpec, build
+    from distillaw.sampling.engine import _compile_nutpie
+    from distillaw.sampling.folds import _FoldModel
+
+    t = validate_runs(isoflop_runs(np.geomspace(1e17, 1e20, 4), sigma=0.002, seed=0))
+    built = build(ModelSpec("supervised"), t, fold_weights=True)
+    return t, _FoldModel(built, _compile_nutpie(built.model))
+
+
+def test_folds_start_at_the_fits_draws_and_sample_together(isoflop_runs, monkeypatch):
+    """Real NUTS (small). A fold's chains start at draws of the fit's posterior (in the
+    compiled model's unconstrained coordinates, as nutpie stores them), and the folds
+    sampled together give exactly the discrepancy of the same folds one at a time (each
+    fold's seed fixes its chains)."""
+    import pytest
+
+    from distillaw.models import ModelSpec
+    from distillaw.sampling import engine, folds
+
+    t, fm = _isoflop_fold_model(isoflop_runs)
+    idata = engine._wait(engine._start_nutpie(
+        fm.compiled, draws=100, tune=200, chains=2, seed=0, progressbar=False,
+        target_accept=None, cores=None, mass_matrix="diag", store_unconstrained=True))
+    u = engine._pop_unconstrained(idata)
+    assert u.shape == (200, fm.compiled.n_dim)
+    assert not any(v.startswith("unconstrained") for v in idata.sample_stats.data_vars)
+    with pytest.raises(ValueError, match="unconstrained dimensions"):
+        fm.warm_start(u[:, 1:])
+    fm.warm_start(u)
+    start = fm._compiled_for({n: np.ones(len(i)) for n, i in fm.ids.items()})
+    for seed in (1, 2, 3):
+        assert np.any(np.all(start.initial_point_func(seed) == u, axis=1))
+
+    kw = {"sampler": "nutpie", "draws": 150, "tune": 200, "chains": 2, "seed": 4,
+          "target_accept": None, "cores": None, "mass_matrix": "diag"}
+    spec = ModelSpec("supervised")
+
+    def calibrate():
+        return folds._calibrate_extrapolation(t, spec, sampler_kw=kw, progressbar=False,
+                                              fit=None, fold_model=fm).to_dict()
+
+    together = calibrate()
+    monkeypatch.setattr(folds, "FOLDS_TOGETHER", False)
+    alone = calibrate()
+    strip = lambda d: {**d, "folds": [{k: v for k, v in f.items() if k != "seconds"}  # noqa: E731
+                                      for f in d["folds"]]}
+    assert len(together["folds"]) >= 2
+    assert strip(together) == strip(alone)
+
+
+def test_an_error_while_the_folds_sample_stops_them(isoflop_runs, monkeypatch):
+    """Plumbing (the fit itself is real NUTS, small): the folds sample in the background
+    while fit computes its ArviZ groups; an error there cancels every running fold and
+    surfaces as itself."""
+    import pytest
+
+    from distillaw.sampling import fitting, folds
+
+    cancelled = []
+    real_cancel = folds._Calibration.cancel
+
+    def spy(self):
+        cancelled.append(len(self.running))
+        real_cancel(self)
+
+    def boom(*a, **k):
+        raise RuntimeError("groups failed")
+
+    monkeypatch.setattr(folds._Calibration, "cancel", spy)
+    monkeypatch.setattr(fitting, "_arviz_groups", boom)
+    t = isoflop_runs(np.geomspace(1e17, 1e20, 4), sigma=0.002, seed=0)
+    with pytest.raises(RuntimeError, match="groups failed"):
+        fit(t, "supervised", draws=50, tune=100, chains=2, seed=0, progressbar=False,
+            extrapolation="calibrate")
+    assert cancelled and cancelled[0] >= 2  # the folds were running when the error came

@@ -118,7 +118,7 @@ def test_ctrl_c_in_a_calibration_fold_is_an_interrupted_fit(monkeypatch):
         def with_data(self, **weights):
             return self
 
-    monkeypatch.setattr(folds, "_sample", ctrl_c)
+    monkeypatch.setattr(folds, "_start_nutpie", ctrl_c)
     t = shipped_supervised()
     fm = folds._FoldModel(build(ModelSpec("supervised"), t, fold_weights=True), Compiled())
     with pytest.raises(InterruptedFit, match="calibrating the extrapolation"):

@@ -143,17 +143,18 @@ def _distillation_only():
 
 
 @pytest.mark.parametrize("case, expect", [
-    ("distillation-only", ("low-rank", 0.98, 2)),
-    ("with-supervised-rows", ("diag", None, 1)),
-    ("distillation-only, structured", ("diag", None, 1)),
-    ("distillation-only, explicit diag", ("diag", None, 1)),
-    ("distillation-only, pymc", ("diag", None, 1)),
+    ("distillation-only", ("low-rank", 0.98, 2, 8)),
+    ("with-supervised-rows", ("diag", None, 1, None)),
+    ("distillation-only, structured", ("diag", None, 1, None)),
+    ("distillation-only, explicit diag", ("diag", None, 1, None)),
+    ("distillation-only, pymc", ("diag", None, 1, None)),
 ])
 def test_default_metric_by_table(monkeypatch, case, expect):
     """Plumbing only (the sampler is stopped before it runs): with no mass matrix given, a
-    distillation-only table samples under low-rank at 0.98, twice the draws asked
-    (DISTILLATION_ONLY_SAMPLER); supervised rows, another error model, an explicit metric
-    or another engine keep the diagonal metric and the draws asked."""
+    distillation-only table samples under low-rank at 0.98, twice the draws asked, tree
+    depth at most 8 (DISTILLATION_ONLY_SAMPLER); supervised rows, another error model, an
+    explicit metric or another engine keep the diagonal metric, the draws asked and the
+    engine's own depth."""
     from distillaw.simulate import shipped_distillation
 
     table = shipped_distillation() if case == "with-supervised-rows" else _distillation_only()
@@ -163,8 +164,9 @@ def test_default_metric_by_table(monkeypatch, case, expect):
     if "pymc" in case:
         kw["sampler"] = "pymc"
     seen = _engine_kwargs(monkeypatch, table, "distillation", **kw)
-    mass, ta, thin = expect
+    mass, ta, thin, depth = expect
     assert (seen["mass_matrix"], seen["target_accept"], seen["draws"]) == (mass, ta, 10 * thin)
+    assert seen["maxdepth"] == depth and seen["store_unconstrained"] is False
 
 
 def test_distillation_only_fit_keeps_every_second_draw():
@@ -176,7 +178,9 @@ def test_distillation_only_fit_keeps_every_second_draw():
     post = fit(_distillation_only(), "distillation", draws=60, tune=150, chains=2, seed=3,
                progressbar=False, extrapolation="none")
     assert post.sampler["mass_matrix"] == "low-rank" and post.sampler["thin"] == 2
-    assert post.sampler["draws"] == 60
+    assert post.sampler["draws"] == 60 and post.sampler["maxdepth"] == 8
+    ss = post.idata.sample_stats  # at most 2**8 - 1 leapfrog steps, none stored unconstrained
+    assert int(ss["n_steps"].max()) <= 255 and "unconstrained_draw" not in ss
     for g in ("posterior", "sample_stats", "log_likelihood"):
         ds = post.idata[g]
         assert ds.sizes["draw"] == 60

@@ -99,7 +99,8 @@ def fit_command(
                                     help="diag | low-rank (nutpie): NUTS's metric. Default: "
                                          "low-rank for --error gp and for distillation-only "
                                          "tables (target accept 0.98, twice the draws, "
-                                         "every second kept), else diag. low-rank takes "
+                                         "every second kept, at most 255 leapfrog steps "
+                                         "per draw), else diag. low-rank takes "
                                          "far fewer steps on large tables but diverged on "
                                          "small and hierarchical ones; see README."),
     target_accept: float = typer.Option(None, "--target-accept",

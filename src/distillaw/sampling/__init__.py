@@ -37,9 +37,10 @@ Engines (``sampler=``), never swapped silently:
   (``bench/geometry.py``'s table). At target_accept 0.98 it is clean under the
   heteroscedastic error too, but mixes the student term's curved ridge slowly per draw: a
   distillation-only table therefore samples by default under low-rank at 0.98, twice the
-  draws, every second kept (:data:`.fitting.DISTILLATION_ONLY_SAMPLER`; the digitised
-  Busbridge table: 22 s of sampling instead of 79 s at the same ESS). Elsewhere it stays
-  opt-in.
+  draws, every second kept, trajectories capped at 255 leapfrog steps (a cap that binds
+  only while the first tuning windows still use the identity metric)
+  (:data:`.fitting.DISTILLATION_ONLY_SAMPLER`; the digitised Busbridge table: 19 s of
+  sampling instead of 79 s at the same ESS). Elsewhere it stays opt-in.
 - ``"pymc"``: PyMC's NUTS (C backend), for machines without nutpie.
 - ``"numpyro"``: JAX NUTS through PyMC, for large hierarchical fits on a GPU.
 

@@ -9,6 +9,8 @@ import signal
 import threading
 import time
 
+import numpy as np
+
 from ..errors import InterruptedFit, ModelError
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
@@ -45,32 +47,24 @@ def _compile_nutpie(model):
 
 def _sample(model, sampler: str, *, draws: int, tune: int, chains: int, seed: int,
             progressbar: bool, target_accept: float | None, cores: int | None,
-            mass_matrix: str = "low-rank", compiled=None):
+            mass_matrix: str = "low-rank", compiled=None, maxdepth: int | None = None,
+            store_unconstrained: bool = False):
     """Run the engine; returns ``(idata, compile_seconds)`` (compile time is 0 where the
     engine compiles inside its sampling call, or where ``compiled``, a nutpie model
-    compiled earlier, is given)."""
+    compiled earlier, is given). nutpie only: ``maxdepth`` caps the trajectory at
+    2**maxdepth - 1 leapfrog steps (None: nutpie's 10); ``store_unconstrained`` keeps each
+    draw's unconstrained position in ``sample_stats`` (:func:`_pop_unconstrained`)."""
     import pymc as pm
 
     if sampler == "nutpie":
-        import nutpie
-
         t0 = time.perf_counter()
         compiled = _compile_nutpie(model) if compiled is None else compiled
         t_compile = time.perf_counter() - t0
-        kw = {} if target_accept is None else {"target_accept": target_accept}
-        # Low-rank modified mass matrix (diagonal + the few directions where the posterior
-        # is correlated): bench/geometry.py measured it against the diagonal one.
-        kw["low_rank_modified_mass_matrix"] = mass_matrix == "low-rank"
-        # Non-blocking, so that Ctrl-C is ours to handle: nutpie's blocking call turns it
-        # into "return the draws so far", which would look like a finished fit.
-        bg = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                           cores=cores, progress_bar=progressbar, save_warmup=False,
-                           blocking=False, **kw)
-        try:
-            return bg.wait(), t_compile
-        except BaseException:
-            bg.cancel()
-            raise
+        bg = _start_nutpie(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
+                           progressbar=progressbar, target_accept=target_accept, cores=cores,
+                           mass_matrix=mass_matrix, maxdepth=maxdepth,
+                           store_unconstrained=store_unconstrained)
+        return _wait(bg), t_compile
     kw = {} if target_accept is None else {"target_accept": target_accept}
     if sampler == "numpyro":
         return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
@@ -81,6 +75,51 @@ def _sample(model, sampler: str, *, draws: int, tune: int, chains: int, seed: in
                      cores=cores or min(chains, os.cpu_count() or 1), progressbar=progressbar,
                      model=model, nuts_sampler="pymc", compute_convergence_checks=False,
                      **kw), 0.0
+
+
+def _start_nutpie(compiled, *, draws: int, tune: int, chains: int, seed: int,
+                  progressbar: bool, target_accept: float | None, cores: int | None,
+                  mass_matrix: str, maxdepth: int | None = None,
+                  store_unconstrained: bool = False):
+    """nutpie's sampler for ``compiled``, started in the background (see :func:`_sample`
+    for the arguments); :func:`_wait` returns its draws."""
+    import nutpie
+
+    kw = {} if target_accept is None else {"target_accept": target_accept}
+    # Low-rank modified mass matrix (diagonal + the few directions where the posterior
+    # is correlated): bench/geometry.py measured it against the diagonal one.
+    kw["low_rank_modified_mass_matrix"] = mass_matrix == "low-rank"
+    if maxdepth is not None:
+        kw["maxdepth"] = int(maxdepth)
+    if store_unconstrained:
+        kw["store_unconstrained"] = True
+    # Non-blocking, so that Ctrl-C is ours to handle: nutpie's blocking call turns it
+    # into "return the draws so far", which would look like a finished fit.
+    return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
+                         cores=cores, progress_bar=progressbar, save_warmup=False,
+                         blocking=False, **kw)
+
+
+def _wait(bg):
+    """The draws of a started nutpie sampler; it is cancelled if the wait is interrupted."""
+    try:
+        return bg.wait()
+    except BaseException:
+        bg.cancel()
+        raise
+
+
+def _pop_unconstrained(idata) -> np.ndarray:
+    """Remove nutpie's ``unconstrained_draw`` from ``sample_stats`` and return it as
+    (chain x draw, dim): positions in the compiled model's own coordinates."""
+    ss = idata.sample_stats
+    u = ss["unconstrained_draw"]
+    idata.sample_stats = ss.drop_vars([v for v in ss.data_vars
+                                       if v.startswith("unconstrained_draw")])
+    for extra in [d for d in u.dims if d not in ("chain", "draw")]:
+        if extra in idata.sample_stats.coords and extra not in idata.sample_stats.dims:
+            idata.sample_stats = idata.sample_stats.drop_vars(extra)
+    return np.asarray(u.values, float).reshape(-1, u.shape[-1])
 
 
 @contextlib.contextmanager
