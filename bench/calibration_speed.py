@@ -7,17 +7,30 @@ of the table. Compiling a model (nutpie, numba) costs 4-9 s, more than sampling 
 - ``shared`` (ours, the default): the fit's model is built once with row weights and
   compiled once; the fit samples it with every weight 1, and each fold with its held-out
   rows' weights set to 0 (``distillaw.sampling.folds._FoldModel``);
-- ``per-fold`` (the baseline, the method before it): each fold builds and compiles a model
-  of its own rows (``distillaw.models.fold_weighted`` patched to ``False`` for the run).
+  The folds start at draws of the fit's own posterior (``_FoldModel.warm_start``), cap a
+  trajectory at ``FOLD_MAXDEPTH`` and sample together in the background while the fit
+  computes its ArviZ groups (``FOLDS_TOGETHER``);
+- ``shared-serial`` (the method before that, 2026-12-08): the same compiled model, but
+  each fold starts at the model's support point with nutpie's default depth, one fold
+  after the other, after the groups;
+- ``per-fold`` (the first method): each fold builds and compiles a model of its own rows
+  (``distillaw.models.fold_weighted`` patched to ``False`` for the run).
 
-Both with the same seeds and settings, the baseline first; prints per case the wall time
-of the whole fit, the compile and calibration seconds, the ratio, and the calibrated
-discrepancy of each (the folds' priors differ slightly, see ``_FoldModel``, so the two
-should agree within the grid posterior's own spread, not to the digit).
+All with the same seeds and settings, the first method listed as the baseline; prints per
+case the wall time of the whole fit, the compile and calibration seconds (``shared``:
+from the folds' start, the groups' time included), the ratios, and the calibrated
+discrepancy of each (the folds' priors differ slightly under ``per-fold``, see
+``_FoldModel``, and the draws differ between the three, so they should agree within the
+grid posterior's own spread, not to the digit).
+
+Measured (2026-12-08, 2 cores, ``--cases busbridge-default --methods shared-serial,shared``;
+the digitised Busbridge train split at fit's defaults): see the issue 13 closing note.
 
 Cases (``--cases``): ``epoch`` (Epoch's 240 points, supervised, chinchilla form),
 ``shipped`` (the shipped simulated distillation set, as notebook 02 fits it: error="iid",
-target_accept 0.9), ``busbridge`` (the digitised Busbridge train split, distillation).
+target_accept 0.9), ``busbridge`` (the digitised Busbridge train split, distillation, iid
+error at 0.9), ``busbridge-default`` (the same at fit's defaults), ``porian`` (Porian et
+al.'s IsoFLOP points, hierarchical over configurations, heteroscedastic error).
 
 Run: ``PYTHONPATH=src .venv/bin/python bench/calibration_speed.py [--cases epoch,shipped]
 [--draws 1000]``
@@ -35,7 +48,8 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
-CASES = ("epoch", "shipped", "busbridge")
+CASES = ("epoch", "shipped", "busbridge", "busbridge-default", "porian")
+METHODS = ("per-fold", "shared-serial", "shared")
 
 
 def case(name: str):
@@ -51,20 +65,35 @@ def case(name: str):
     if name == "busbridge":
         return (load(DATA / "busbridge_distillation_digitized" / "train-00000-of-00001.csv"),
                 {"law": "distillation", "error": "iid", "target_accept": 0.9})
+    if name == "busbridge-default":  # as `distillaw fit ... --law distillation` fits it
+        return (load(DATA / "busbridge_distillation_digitized" / "train-00000-of-00001.csv"),
+                {"law": "distillation"})
+    if name == "porian":  # hierarchical over configurations, as bench/extrapolation_holdout
+        t = load(DATA / "porian2024" / "porian2024_isoflop_points.csv")
+        return t, {"law": "supervised", "form": "chinchilla", "group": "group",
+                   "error": "heteroscedastic"}
     raise SystemExit(f"unknown case {name!r}; choose from {', '.join(CASES)}")
 
 
 @contextlib.contextmanager
 def method(which: str):
     import distillaw.models as models
+    from distillaw.sampling import folds
 
-    saved = models.fold_weighted
+    if which not in METHODS:
+        raise SystemExit(f"unknown method {which!r}; choose from {', '.join(METHODS)}")
+    saved = (models.fold_weighted, folds.FOLDS_TOGETHER, folds.FOLD_MAXDEPTH,
+             folds._FoldModel.warm_start)
     if which == "per-fold":
         models.fold_weighted = lambda spec: False
+    if which == "shared-serial":
+        folds.FOLDS_TOGETHER, folds.FOLD_MAXDEPTH = False, None
+        folds._FoldModel.warm_start = lambda self, positions: None
     try:
         yield
     finally:
-        models.fold_weighted = saved
+        (models.fold_weighted, folds.FOLDS_TOGETHER, folds.FOLD_MAXDEPTH,
+         folds._FoldModel.warm_start) = saved
 
 
 def main(argv=None) -> int:
@@ -72,6 +101,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", default="epoch,shipped")
     ap.add_argument("--draws", type=int, default=1000, help="draws = tune, 4 chains")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="comma-separated; the first is the baseline of the ratios")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*BLAS.*")
     from distillaw import fit
@@ -80,7 +111,7 @@ def main(argv=None) -> int:
     for name in args.cases.split(","):
         table, kw = case(name)
         base = None
-        for which in ("per-fold", "shared"):
+        for which in args.methods.split(","):
             with method(which):
                 t0 = time.perf_counter()
                 post = fit(table, draws=args.draws, tune=args.draws, chains=4, seed=args.seed,
@@ -94,14 +125,17 @@ def main(argv=None) -> int:
                  "sampling_s": d["sampling_seconds"],
                  "calibration_s": d["calibration_seconds"],
                  "c (90%)": f"{med:.4f} ({lo:.4f}-{hi:.4f})",
-                 "r_hat": d["r_hat_max"], "div": d["divergences"]}
+                 "r_hat": d["r_hat_max"], "div": d["divergences"],
+                 "fold steps/draw": "/".join(f"{f.get('steps_per_draw') or 0:.0f}"
+                                             for f in disc.folds),
+                 "fold draws at cap": sum(f.get("at_max_depth") or 0 for f in disc.folds)}
             base = base or r
             r["x wall"] = base["wall_s"] / wall
             r["x calibration"] = base["calibration_s"] / r["calibration_s"]
             rows.append(r)
             print(pd.DataFrame([r]).to_string(index=False, float_format=lambda v: f"{v:.3g}"),
                   flush=True)
-    print("\nsummary (x: the per-fold baseline's seconds over these; > 1 is faster):")
+    print("\nsummary (x: the first method's seconds over these; > 1 is faster):")
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     return 0
 

@@ -328,7 +328,7 @@ class _FoldModel:
         stats = {"divergences": int(ss["diverging"].sum()),
                  "steps_per_draw": float(ss["n_steps"].mean()) if "n_steps" in ss else None,
                  # draws whose trajectory stopped at the cap: the cap cost mixing there
-                 "at_max_depth": (int((ss["n_steps"] >= 2 ** FOLD_MAXDEPTH - 1).sum())
-                                  if "n_steps" in ss else None)}
+                 "at_max_depth": (int((ss["n_steps"] >= 2 ** (FOLD_MAXDEPTH or 10) - 1).sum())
+                                  if "n_steps" in ss else None)}  # (10: nutpie's own cap)
         return Posterior(az.InferenceData(posterior=_drop_internal(idata.posterior)),
                          self.built.spec.to_dict(), model_info=self.built.info()), stats
