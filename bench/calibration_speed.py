@@ -23,8 +23,23 @@ discrepancy of each (the folds' priors differ slightly under ``per-fold``, see
 ``_FoldModel``, and the draws differ between the three, so they should agree within the
 grid posterior's own spread, not to the digit).
 
-Measured (2026-12-08, 2 cores, ``--cases busbridge-default --methods shared-serial,shared``;
-the digitised Busbridge train split at fit's defaults): see the issue 13 closing note.
+Measured (2026-12-08, 2 cores, ``--methods shared-serial,shared``, one process per case):
+
+=================================  ===============  ===============  =================
+case                               shared-serial    shared           x wall (x calib.)
+=================================  ===============  ===============  =================
+busbridge-default (5 folds)        60.2 s (31.3 s)  43.8 s (18.2 s)  1.37 (1.72)
+porian, ``--draws 400`` (3 folds)  334 s (211 s)    334 s (212 s)    1.00 (1.00)
+=================================  ===============  ===============  =================
+
+(calibration seconds in brackets; ``shared``'s include the ArviZ groups, 3-4 s, computed
+while its folds sample). The discrepancy's scale c: 0.0082 (90% 0.0067-0.0150) vs 0.0077
+(0.0067-0.0145) on Busbridge, 0.0577 (0.0504-0.0781) for both on Porian; r_hat 1.01 or less
+and 0 divergences in all four fits. Porian's folds keep the fit's diagonal metric (a
+grouped table) and need 290-640 leapfrog steps per draw either way, 247 and 289 of their
+2400 draws at nutpie's cap of 1023: their tuning is not where their time goes, so the warm
+start buys nothing there. (An earlier run capped those folds at depth 9 too: 294 s, but a
+third to two thirds of their draws stopped at the cap; the cap is now low-rank folds' only.)
 
 Cases (``--cases``): ``epoch`` (Epoch's 240 points, supervised, chinchilla form),
 ``shipped`` (the shipped simulated distillation set, as notebook 02 fits it: error="iid",

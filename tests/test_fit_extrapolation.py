@@ -173,3 +173,26 @@ def test_an_error_while_the_folds_sample_stops_them(isoflop_runs, monkeypatch):
         fit(t, "supervised", draws=50, tune=100, chains=2, seed=0, progressbar=False,
             extrapolation="calibrate")
     assert cancelled and cancelled[0] >= 2  # the folds were running when the error came
+
+
+def test_folds_cap_trees_only_under_the_low_rank_metric(monkeypatch):
+    """Plumbing (the engine is stopped): a low-rank fold caps its trajectories at
+    FOLD_MAXDEPTH; a diagonal-metric fold (grouped tables: Porian's need 340-430 leapfrog
+    steps per draw) keeps nutpie's own cap."""
+    from distillaw.models import ModelSpec, build
+    from distillaw.sampling import folds
+    from distillaw.simulate import shipped_supervised
+
+    seen = []
+    monkeypatch.setattr(folds, "_start_nutpie", lambda compiled, **kw: seen.append(kw))
+
+    class Compiled:
+        def with_data(self, **weights):
+            return self
+
+    t = shipped_supervised()
+    fm = folds._FoldModel(build(ModelSpec("supervised"), t, fold_weights=True), Compiled())
+    for mass in ("low-rank", "diag"):
+        fm.start(t.iloc[:10], {"draws": 10, "tune": 10, "chains": 1, "seed": 0,
+                               "mass_matrix": mass})
+    assert [kw["maxdepth"] for kw in seen] == [folds.FOLD_MAXDEPTH, None]

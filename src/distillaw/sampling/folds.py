@@ -45,17 +45,26 @@ FOLD_MODEL_TUNE = 200
 FOLD_MASS_MATRIX = "low-rank"
 FOLD_TARGET_ACCEPT = 0.98
 # Folds on the one compiled fold model start where the fit's posterior is
-# (:meth:`_FoldModel.warm_start`) and cap a trajectory at 2**9 - 1 leapfrog steps. A fold's
-# tuning began at the model's support point with the identity metric, and its first 50
-# tuning draws averaged 400-540 steps, some at nutpie's cap of 1023: tuning was 60-70% of a
-# fold's gradients. Measured on the digitised Busbridge train split (default fit, 2 x 400
-# draws after 200 tuning, 2 cores, five folds): 24.6 s cold-started, 17.2 s warm-started,
-# 15.1 s warm-started at maxdepth 9 (no draw at the cap; at 8 the strongest-teachers fold,
-# 90 steps per draw, hit it in 5% of its draws), 0 divergences throughout.
+# (:meth:`_FoldModel.warm_start`), and under the low-rank metric cap a trajectory at 2**9 - 1
+# leapfrog steps. A fold's tuning began at the model's support point with the identity
+# metric, and its first 50 tuning draws averaged 400-540 steps, some at nutpie's cap of
+# 1023: tuning was 60-70% of a fold's gradients. Measured on the digitised Busbridge train
+# split (default fit, 2 x 400 draws after 200 tuning, 2 cores, five low-rank folds): 24.6 s
+# cold-started, 17.2 s warm-started, 15.1 s warm-started at maxdepth 9 (no draw at the cap;
+# at 8 the strongest-teachers fold, 90 steps per draw, hit it in 5% of its draws), 0
+# divergences throughout. Folds under the diagonal metric keep nutpie's cap (10): Porian's
+# hierarchical folds need 340-430 steps per draw, and at 9 a third to two thirds of their
+# draws stopped at the cap.
 FOLD_MAXDEPTH = 9
+NUTPIE_MAXDEPTH = 10  # nutpie's own cap
 # Folds on the one compiled fold model sample together (see :class:`_Calibration`); False
 # runs them one at a time, with the same draws.
 FOLDS_TOGETHER = True
+
+
+def _fold_maxdepth(mass_matrix: str) -> int | None:
+    """A fold's tree-depth cap (``None``: nutpie's own); see :data:`FOLD_MAXDEPTH`."""
+    return FOLD_MAXDEPTH if mass_matrix == "low-rank" else None
 
 
 def fold_sampler(sampler_kw: dict, spec, *, explicit_mass: bool) -> dict:
@@ -314,7 +323,8 @@ class _FoldModel:
                                  tune=int(kw["tune"]), chains=int(kw["chains"]),
                                  seed=int(kw["seed"]), progressbar=False,
                                  target_accept=kw.get("target_accept"), cores=kw.get("cores"),
-                                 mass_matrix=kw["mass_matrix"], maxdepth=FOLD_MAXDEPTH)
+                                 mass_matrix=kw["mass_matrix"],
+                                 maxdepth=_fold_maxdepth(kw["mass_matrix"]))
 
     def collect(self, running, kw: dict) -> tuple[Posterior, dict]:
         """Wait for a fold :meth:`start` began; its posterior and sampler stats."""
@@ -325,10 +335,11 @@ class _FoldModel:
         _check_complete(idata, draws=int(kw["draws"]), chains=int(kw["chains"]),
                         interrupted=False)
         ss = idata.sample_stats
+        depth = _fold_maxdepth(kw["mass_matrix"]) or NUTPIE_MAXDEPTH
         stats = {"divergences": int(ss["diverging"].sum()),
                  "steps_per_draw": float(ss["n_steps"].mean()) if "n_steps" in ss else None,
                  # draws whose trajectory stopped at the cap: the cap cost mixing there
-                 "at_max_depth": (int((ss["n_steps"] >= 2 ** (FOLD_MAXDEPTH or 10) - 1).sum())
-                                  if "n_steps" in ss else None)}  # (10: nutpie's own cap)
+                 "at_max_depth": (int((ss["n_steps"] >= 2 ** depth - 1).sum())
+                                  if "n_steps" in ss else None)}
         return Posterior(az.InferenceData(posterior=_drop_internal(idata.posterior)),
                          self.built.spec.to_dict(), model_info=self.built.info()), stats
