@@ -226,7 +226,8 @@ class _Calibration:
                 "steps_per_draw": (None if stats["steps_per_draw"] is None
                                    else round(float(stats["steps_per_draw"]), 1)),
                 "at_max_depth": stats.get("at_max_depth"),
-                # folds sampled together: seconds from their common start to this one's end
+                # folds sampled together: seconds from their common start until this one's
+                # draws were collected (in fold order, so an upper bound on its own time)
                 "seconds": round(seconds, 1)})
         ids = np.concatenate(held_ids)
         weight = 1.0 / np.bincount(ids, minlength=len(table))[ids]  # a row is one piece of evidence
